@@ -1,0 +1,1 @@
+//! Benchmarks live in benches/ and the SIPp load scripts in sipp/.

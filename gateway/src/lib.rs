@@ -1,0 +1,1 @@
+//! Dial peers (destination-pattern, preference, hunting, load sharing) and peer health.

@@ -1,0 +1,1 @@
+//! RTP relay engine, SDP rewriting and media applications.

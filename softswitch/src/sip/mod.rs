@@ -1,0 +1,3 @@
+//! The SIP core: wire format, transport drivers and RFC 3261 transactions.
+
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Helpers to start the switch, SIPp, baresip and PostgreSQL in tests.
