@@ -1,3 +1,4 @@
 //! The SIP core: wire format, transport drivers and RFC 3261 transactions.
 
+pub mod transaction;
 pub mod wire;

@@ -34,9 +34,7 @@ impl<'a> Via<'a> {
         let mut rest = s.trim_start_matches([' ', '\t']);
         let mut fields = [""; 3];
         for (i, field) in fields.iter_mut().enumerate() {
-            let end = rest
-                .find(|c: char| c == '/' || c == ' ' || c == '\t')
-                .unwrap_or(rest.len());
+            let end = rest.find(['/', ' ', '\t']).unwrap_or(rest.len());
             *field = &rest[..end];
             rest = rest[end..].trim_start_matches([' ', '\t']);
             if i < 2 {
@@ -108,9 +106,7 @@ fn parse_sent_by_host(s: &str) -> Result<(Host<'_>, &str), SyntaxError> {
             .map_err(|_| SyntaxError::new("Via host"))?;
         return Ok((Host::V6(addr), &v6[close + 1..]));
     }
-    let end = s
-        .find(|c: char| c == ':' || c == ';' || c == ' ' || c == '\t')
-        .unwrap_or(s.len());
+    let end = s.find([':', ';', ' ', '\t']).unwrap_or(s.len());
     let name = &s[..end];
     if name.is_empty()
         || !name
