@@ -1,0 +1,499 @@
+//! `softswitch.toml`: the node's configuration. Unknown keys are refused, and every
+//! problem is reported as `file:line:col: message` so an admin can go straight to it.
+//! Paths inside the file resolve relative to the file's directory.
+
+mod listen;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+use toml::Spanned;
+
+pub use listen::ListenSpec;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{col}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub node: NodeConfig,
+    pub sip: SipConfig,
+    #[serde(default)]
+    pub registrar: RegistrarConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub dialplan: DialplanConfig,
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<EndpointConfig>,
+    /// The directory of the config file; relative paths resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's name in logs, the database and (later) the cluster.
+    #[serde(default = "default_node_name")]
+    pub name: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: default_node_name(),
+        }
+    }
+}
+
+fn default_node_name() -> String {
+    "node1".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    pub listen: Vec<ListenSpec>,
+    /// The digest realm and the domain of local AORs (`sip:1001@DOMAIN`).
+    #[serde(default = "default_domain")]
+    pub domain: String,
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+    /// Largest message accepted on any transport, in bytes.
+    #[serde(default = "default_max_message")]
+    pub max_message_size: usize,
+    /// Seconds a TCP connection may stay silent before it is closed.
+    #[serde(default = "default_tcp_idle")]
+    pub tcp_idle_timeout: u64,
+}
+
+fn default_domain() -> String {
+    "pbx.local".into()
+}
+fn default_user_agent() -> String {
+    concat!("softswitch/", env!("CARGO_PKG_VERSION")).into()
+}
+fn default_max_message() -> usize {
+    65_535
+}
+fn default_tcp_idle() -> u64 {
+    600
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarConfig {
+    /// Shortest registration accepted; shorter ones get 423 with Min-Expires.
+    #[serde(default = "default_min_expires")]
+    pub min_expires: u32,
+    /// Longest registration granted; longer requests are cut to this.
+    #[serde(default = "default_max_expires")]
+    pub max_expires: u32,
+    /// Used when a REGISTER names no expiry.
+    #[serde(default = "default_expires")]
+    pub default_expires: u32,
+    /// Contacts per AOR; past it the oldest binding is replaced.
+    #[serde(default = "default_max_contacts")]
+    pub max_contacts: usize,
+}
+
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_max_expires() -> u32 {
+    3600
+}
+fn default_expires() -> u32 {
+    3600
+}
+fn default_max_contacts() -> usize {
+    10
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            min_expires: default_min_expires(),
+            max_expires: default_max_expires(),
+            default_expires: default_expires(),
+            max_contacts: default_max_contacts(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Seconds a nonce is accepted; after that, a correct answer gets `stale=true`.
+    #[serde(default = "default_nonce_lifetime")]
+    pub nonce_lifetime: u32,
+    /// Offered digest algorithms, in order of preference (`SHA-256`, `MD5`, `SHA-512-256`).
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+}
+
+fn default_nonce_lifetime() -> u32 {
+    300
+}
+fn default_algorithms() -> Vec<String> {
+    vec!["SHA-256".into(), "MD5".into()]
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            nonce_lifetime: default_nonce_lifetime(),
+            algorithms: default_algorithms(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Failed authentications from one address within `failure_window` before its
+    /// requests are throttled to one per second.
+    #[serde(default = "default_throttle_after")]
+    pub throttle_after: u32,
+    /// Failures within the window before the address is banned.
+    #[serde(default = "default_ban_after")]
+    pub ban_after: u32,
+    #[serde(default = "default_failure_window")]
+    pub failure_window: u64,
+    /// Seconds a ban lasts; every request from a banned address is dropped unanswered.
+    #[serde(default = "default_ban_time")]
+    pub ban_time: u64,
+    /// Addresses or CIDR networks never throttled or banned (an office NAT, say).
+    #[serde(default)]
+    pub trusted: Vec<String>,
+}
+
+fn default_throttle_after() -> u32 {
+    5
+}
+fn default_ban_after() -> u32 {
+    10
+}
+fn default_failure_window() -> u64 {
+    60
+}
+fn default_ban_time() -> u64 {
+    600
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            throttle_after: default_throttle_after(),
+            ban_after: default_ban_after(),
+            failure_window: default_failure_window(),
+            ban_time: default_ban_time(),
+            trusted: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (relative to the config file) or `postgres://user@host:port/db`.
+    #[serde(default = "default_db_url")]
+    pub url: String,
+    /// SQLite only: `full` makes every group commit survive power loss, `normal` only a
+    /// crash of the switch.
+    #[serde(default = "default_sync")]
+    pub sqlite_synchronous: String,
+}
+
+fn default_db_url() -> String {
+    "sqlite://var/softswitch.db".into()
+}
+fn default_sync() -> String {
+    "full".into()
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: default_db_url(),
+            sqlite_synchronous: default_sync(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialplanConfig {
+    #[serde(default = "default_dialplan_file")]
+    pub file: PathBuf,
+}
+
+fn default_dialplan_file() -> PathBuf {
+    "extensions.conf".into()
+}
+
+impl Default for DialplanConfig {
+    fn default() -> Self {
+        DialplanConfig {
+            file: default_dialplan_file(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The SIP user and extension, e.g. `1001`.
+    pub name: Spanned<String>,
+    pub password: String,
+    /// Dialplan context for calls from this endpoint.
+    #[serde(default = "default_context")]
+    pub context: String,
+    /// `Name <number>` used as caller ID on its calls.
+    #[serde(default)]
+    pub callerid: Option<String>,
+    /// Overrides `[registrar] max_contacts` for this endpoint.
+    #[serde(default)]
+    pub max_contacts: Option<usize>,
+}
+
+fn default_context() -> String {
+    "default".into()
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text that came from `path` (used for messages and relative paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let located = |span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, col) = span.map_or((1, 1), |s| line_col(text, s.start));
+            ConfigError::Invalid {
+                path: shown.clone(),
+                line,
+                col,
+                message,
+            }
+        };
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| located(e.span(), e.message().to_string()))?;
+        config.path = path.to_path_buf();
+        config.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+
+        if config.sip.listen.is_empty() {
+            return Err(located(
+                None,
+                "[sip] listen must name at least one address".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        for ep in &config.endpoints {
+            let name = ep.name.get_ref();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.+*#".contains(&b))
+            {
+                return Err(located(
+                    Some(ep.name.span()),
+                    format!("endpoint name `{name}` must be letters, digits or -_.+*#"),
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(located(
+                    Some(ep.name.span()),
+                    format!("endpoint `{name}` is defined twice"),
+                ));
+            }
+        }
+        let r = &config.registrar;
+        if r.min_expires > r.max_expires {
+            return Err(located(
+                None,
+                "[registrar] min_expires is larger than max_expires".into(),
+            ));
+        }
+        for alg in &config.auth.algorithms {
+            if crate::sip::wire::Algorithm::from_token(alg).is_none_or(|a| a.is_session()) {
+                return Err(located(
+                    None,
+                    format!("[auth] algorithms: `{alg}` is not one of SHA-256, SHA-512-256, MD5"),
+                ));
+            }
+        }
+        if config.auth.algorithms.is_empty() {
+            return Err(located(None, "[auth] algorithms must not be empty".into()));
+        }
+        for t in &config.security.trusted {
+            if parse_network(t).is_none() {
+                return Err(located(
+                    None,
+                    format!("[security] trusted: `{t}` is not an address or CIDR network"),
+                ));
+            }
+        }
+        if !matches!(
+            config.database.sqlite_synchronous.as_str(),
+            "full" | "normal"
+        ) {
+            return Err(located(
+                None,
+                "[database] sqlite_synchronous must be `full` or `normal`".into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Resolves a path from the config file against the file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The database URL with a relative SQLite path made absolute.
+    pub fn database_url(&self) -> String {
+        match self.database.url.strip_prefix("sqlite://") {
+            Some(rest) => {
+                let (file, query) = rest
+                    .split_once('?')
+                    .map_or((rest, None), |(f, q)| (f, Some(q)));
+                let abs = self.resolve(Path::new(file));
+                match query {
+                    Some(q) => format!("sqlite://{}?{q}", abs.display()),
+                    None => format!("sqlite://{}", abs.display()),
+                }
+            }
+            None => self.database.url.clone(),
+        }
+    }
+
+    pub fn endpoint(&self, name: &str) -> Option<&EndpointConfig> {
+        self.endpoints.iter().find(|e| e.name.get_ref() == name)
+    }
+}
+
+/// `10.0.0.0/8`, `192.0.2.7` or `::1` as (network, prefix length).
+pub fn parse_network(s: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
+        None => {
+            let a = s.parse::<IpAddr>().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("etc/softswitch.toml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n").unwrap();
+        assert_eq!(c.sip.domain, "pbx.local");
+        assert_eq!(c.registrar.max_expires, 3600);
+        assert_eq!(c.base_dir, Path::new("etc"));
+        assert!(
+            c.database_url()
+                .starts_with("sqlite://etc/var/softswitch.db")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_their_position() {
+        let err = parse("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\nlisen = 1\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("etc/softswitch.toml:3:1: unknown field `lisen`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_listen_specs_name_their_position() {
+        let err =
+            parse("[sip]\nlisten = [\"udp:127.0.0.1:5060\", \"sctp:1.2.3.4:5\"]\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("etc/softswitch.toml:2:"), "{msg}");
+        assert!(msg.contains("unknown transport `sctp`"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_endpoints_point_at_the_second() {
+        let text = "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n[[endpoint]]\nname = \"1001\"\npassword = \"a\"\n\
+                    [[endpoint]]\nname = \"1001\"\npassword = \"b\"\n";
+        let msg = parse(text).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "etc/softswitch.toml:7:8: endpoint `1001` is defined twice"
+        );
+    }
+
+    #[test]
+    fn networks() {
+        assert_eq!(
+            parse_network("10.0.0.0/8"),
+            Some(("10.0.0.0".parse().unwrap(), 8))
+        );
+        assert_eq!(parse_network("::1"), Some(("::1".parse().unwrap(), 128)));
+        assert_eq!(parse_network("10.0.0.0/33"), None);
+        assert_eq!(parse_network("nope"), None);
+    }
+}
