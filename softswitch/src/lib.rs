@@ -1,6 +1,8 @@
 //! The softswitch: SIP core, registrar, call agent and the tokio drivers around them.
 
+pub mod cli;
 pub mod config;
 pub mod registrar;
+pub mod runtime;
 pub mod sip;
 pub mod store;

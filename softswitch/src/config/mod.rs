@@ -16,7 +16,7 @@ pub use listen::ListenSpec;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: String,
         #[source]
@@ -154,15 +154,30 @@ pub struct AuthConfig {
     #[serde(default = "default_nonce_lifetime")]
     pub nonce_lifetime: u32,
     /// Offered digest algorithms, in order of preference (`SHA-256`, `MD5`, `SHA-512-256`).
+    /// Clients that read only the first challenge get the first one, so MD5 leads by
+    /// default: most phones still only do MD5.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
+    /// User-Agent prefixes of clients that give up when any challenge names an algorithm
+    /// they lack (instead of ignoring it, as RFC 8760 §2.4 asks): they are offered MD5
+    /// only.
+    #[serde(default = "default_md5_only")]
+    pub md5_only_user_agents: Vec<String>,
 }
 
 fn default_nonce_lifetime() -> u32 {
     300
 }
 fn default_algorithms() -> Vec<String> {
-    vec!["SHA-256".into(), "MD5".into()]
+    vec!["MD5".into(), "SHA-256".into()]
+}
+fn default_md5_only() -> Vec<String> {
+    // libre before its SHA-256 support aborts on the first unknown algorithm.
+    vec![
+        "baresip v0.".into(),
+        "baresip v1.".into(),
+        "baresip v2.".into(),
+    ]
 }
 
 impl Default for AuthConfig {
@@ -170,6 +185,7 @@ impl Default for AuthConfig {
         AuthConfig {
             nonce_lifetime: default_nonce_lifetime(),
             algorithms: default_algorithms(),
+            md5_only_user_agents: default_md5_only(),
         }
     }
 }

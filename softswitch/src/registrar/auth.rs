@@ -42,6 +42,7 @@ pub struct Authenticator {
     /// user → HA1 per offered algorithm.
     users: HashMap<String, Vec<(Algorithm, String)>>,
     decoy: Vec<(Algorithm, String)>,
+    md5_only_user_agents: Vec<String>,
 }
 
 impl Authenticator {
@@ -78,6 +79,7 @@ impl Authenticator {
             counts: NonceCounts::default(),
             users,
             decoy,
+            md5_only_user_agents: config.auth.md5_only_user_agents.clone(),
         }
     }
 
@@ -152,11 +154,23 @@ impl Authenticator {
     }
 
     /// One challenge per offered algorithm, most preferred first (RFC 8760 §2.4), all
-    /// with the same fresh nonce.
-    pub fn challenges(&self, stale: bool, now: i64, random: [u8; 8]) -> Vec<Challenge> {
+    /// with the same fresh nonce. Clients on the MD5-only list get just the MD5 one.
+    pub fn challenges(
+        &self,
+        stale: bool,
+        now: i64,
+        random: [u8; 8],
+        user_agent: Option<&str>,
+    ) -> Vec<Challenge> {
         let nonce = self.nonce_key.issue(now, random);
+        let md5_only = user_agent.is_some_and(|ua| {
+            self.md5_only_user_agents
+                .iter()
+                .any(|p| ua.starts_with(p.as_str()))
+        }) && self.algorithms.contains(&Algorithm::Md5);
         self.algorithms
             .iter()
+            .filter(|&&a| !md5_only || a == Algorithm::Md5)
             .map(|&algorithm| Challenge {
                 realm: self.realm.clone(),
                 nonce: nonce.clone(),
@@ -222,13 +236,18 @@ mod tests {
     }
 
     #[test]
-    fn challenge_offers_sha256_then_md5_with_one_nonce() {
+    fn challenge_offers_both_algorithms_with_one_nonce() {
         let a = authenticator();
-        let ch = a.challenges(false, 1000, [9; 8]);
+        let ch = a.challenges(false, 1000, [9; 8], Some("Linphone/5.1"));
         assert_eq!(ch.len(), 2);
-        assert_eq!(ch[0].algorithm, Algorithm::Sha256);
-        assert_eq!(ch[1].algorithm, Algorithm::Md5);
+        assert_eq!(ch[0].algorithm, Algorithm::Md5);
+        assert_eq!(ch[1].algorithm, Algorithm::Sha256);
         assert_eq!(ch[0].nonce, ch[1].nonce);
+        let old = a.challenges(false, 1000, [9; 8], Some("baresip v1.0.0 (x86_64/linux)"));
+        assert_eq!(
+            old.iter().map(|c| c.algorithm).collect::<Vec<_>>(),
+            vec![Algorithm::Md5]
+        );
         assert_eq!(
             a.check(&register_with(""), HeaderName::Authorization, 1000),
             AuthOutcome::Challenge { stale: false }
@@ -238,7 +257,7 @@ mod tests {
     #[test]
     fn both_algorithms_authenticate_and_replays_are_refused() {
         let a = authenticator();
-        let nonce = a.challenges(false, 1000, [1; 8])[0].nonce.clone();
+        let nonce = a.challenges(false, 1000, [1; 8], None)[0].nonce.clone();
         for (alg, nc) in [
             (Algorithm::Md5, "00000001"),
             (Algorithm::Sha256, "00000002"),
@@ -268,7 +287,7 @@ mod tests {
     #[test]
     fn wrong_password_and_unknown_user_fail_alike() {
         let a = authenticator();
-        let nonce = a.challenges(false, 1000, [1; 8])[0].nonce.clone();
+        let nonce = a.challenges(false, 1000, [1; 8], None)[0].nonce.clone();
         let wrong = register_with(&answer(Algorithm::Md5, "1001", "guess", &nonce, "00000001"));
         let unknown = register_with(&answer(
             Algorithm::Md5,
@@ -294,7 +313,7 @@ mod tests {
     #[test]
     fn stale_nonce_answered_correctly_is_stale_not_failed() {
         let a = authenticator();
-        let nonce = a.challenges(false, 1000, [1; 8])[0].nonce.clone();
+        let nonce = a.challenges(false, 1000, [1; 8], None)[0].nonce.clone();
         let msg = register_with(&answer(
             Algorithm::Md5,
             "1001",

@@ -82,10 +82,13 @@ impl NonceKey {
     }
 }
 
+/// nonce → (highest nonce-count, issue time).
+type CountShard = Mutex<HashMap<Box<str>, (u32, i64)>>;
+
 /// Highest nonce-count seen per nonce, sharded so concurrent workers rarely meet.
 #[derive(Debug)]
 pub struct NonceCounts {
-    shards: Vec<Mutex<HashMap<Box<str>, (u32, i64)>>>,
+    shards: Vec<CountShard>,
 }
 
 impl Default for NonceCounts {
@@ -97,7 +100,7 @@ impl Default for NonceCounts {
 }
 
 impl NonceCounts {
-    fn shard(&self, nonce: &str) -> &Mutex<HashMap<Box<str>, (u32, i64)>> {
+    fn shard(&self, nonce: &str) -> &CountShard {
         let h = nonce
             .bytes()
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));

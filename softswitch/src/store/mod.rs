@@ -20,19 +20,19 @@ pub use location::Change;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("database `{url}`: {source}")]
+    #[error("cannot connect to the database `{url}`")]
     Connect {
         url: String,
         #[source]
         source: sqlx::Error,
     },
-    #[error("database migration failed: {0}")]
+    #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database: {0}")]
+    #[error("database query failed")]
     Query(#[from] sqlx::Error),
     #[error("unsupported database URL `{0}` (use sqlite://PATH or postgres://…)")]
     Scheme(String),
-    #[error("cannot create the database directory {path}: {source}")]
+    #[error("cannot create the database directory {path}")]
     Directory {
         path: String,
         #[source]

@@ -66,7 +66,7 @@ pub enum TransactionError {
     AlreadyFinal,
     #[error("a transaction with this branch already exists")]
     DuplicateBranch,
-    #[error("outgoing request does not parse: {0}")]
+    #[error("outgoing request does not parse")]
     Unparsable(#[from] WireError),
     #[error("outgoing request lacks a Via branch or a CSeq")]
     MissingKey,

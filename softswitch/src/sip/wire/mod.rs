@@ -6,6 +6,7 @@
 
 mod auth;
 mod builder;
+mod date;
 mod error;
 #[doc(hidden)]
 pub mod fuzz;
@@ -22,6 +23,7 @@ mod via;
 
 pub use auth::{Algorithm, Challenge, Credentials, ParsedChallenge};
 pub use builder::{RequestBuilder, ResponseBuilder, reason_phrase};
+pub use date::sip_date;
 pub use error::{Rejection, SyntaxError, WireError};
 pub use header_name::HeaderName;
 pub use message::{Framing, MAX_HEADERS, Message, StartLine};

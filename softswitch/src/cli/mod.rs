@@ -1,0 +1,113 @@
+//! The `softswitch` command line. Every error reaches the user as one line on stderr
+//! and a non-zero exit; usage errors come from clap (exit 2), everything else exits 1.
+
+mod registrations;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+pub const DEFAULT_CONFIG: &str = "etc/softswitch.toml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "softswitch",
+    version,
+    about = "SIP/RTP softswitch: registrar, dialplan, media relay, dial peers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the switch.
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// List current registrations.
+    Registrations {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// One JSON object per binding instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a configuration file and report its first problem as file:line:col.
+    CheckConfig {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+/// Runs a command; `Ok(code)` is the exit status.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Run { config } => {
+            let config = load_config(&config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(serve(config))?;
+            Ok(0)
+        }
+        Command::Registrations { config, json } => {
+            let config = load_config(&config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(registrations::print(&config, json))?;
+            Ok(0)
+        }
+        Command::CheckConfig { config } => {
+            let cfg = load_config(&config)?;
+            println!(
+                "{}: ok ({} endpoints, listening on {})",
+                config.display(),
+                cfg.endpoints.len(),
+                cfg.sip
+                    .listen
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(0)
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = crate::runtime::start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: committing pending registrations");
+    running.node.writer.flush().await;
+    running.node.store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}

@@ -1,0 +1,266 @@
+//! The tokio driver of a node: binds the transports, runs the shards' timers, the
+//! database writer and the periodic sweeps, and feeds every message through the
+//! transaction layer to the dispatcher. The only module that reads the clock.
+
+mod dispatch;
+mod shard;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+
+use crate::config::Config;
+use crate::registrar::nonce::NonceKey;
+use crate::registrar::{Admission, Authenticator, Registrar};
+use crate::sip::transaction::{Peer, TimerConfig, Transmit, TransportKind};
+use crate::sip::transport::{self, Connections, Inbound, StreamLimits, Transports};
+use crate::sip::wire::{Framing, Message};
+use crate::store::Store;
+use crate::store::writer::Writer;
+
+pub use dispatch::{ALLOW, SUPPORTED};
+use shard::{Shard, ShardState, shard_of};
+
+/// Shards per worker thread: enough that two workers rarely want the same lock.
+const SHARDS_PER_WORKER: usize = 8;
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub struct Node {
+    pub config: Config,
+    pub registrar: Registrar,
+    pub store: Store,
+    pub writer: Writer,
+    shards: Vec<Shard>,
+    transports: Transports,
+}
+
+/// Hands received messages to the node.
+struct Ingress(Arc<Node>);
+
+impl Inbound for Ingress {
+    fn on_message(&self, bytes: Bytes, peer: Peer) {
+        self.0.on_message(bytes, peer);
+    }
+}
+
+/// A started node.
+pub struct Running {
+    pub node: Arc<Node>,
+    pub listening: Vec<String>,
+}
+
+/// Starts a node from its configuration: database first (so bindings are loaded before
+/// any request is answered), then sockets, then the tasks.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let url = config.database_url();
+    let store = Store::connect(&url, config.database.sqlite_synchronous == "full")
+        .await
+        .context("cannot open the database")?;
+    let secret_hex = store
+        .setting_or_insert("nonce_secret", &hex::encode(rand::random::<[u8; 32]>()))
+        .await
+        .context("cannot read the nonce secret")?;
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(&secret_hex, &mut secret).context("the stored nonce secret is corrupt")?;
+    let decoy = hex::encode(rand::random::<[u8; 16]>());
+    let auth = Authenticator::new(&config, NonceKey::new(secret), &decoy);
+    let registrar = Registrar::new(&config, auth);
+    let bindings = store
+        .load_bindings(unix_now())
+        .await
+        .context("cannot load registrations")?;
+    let restored = bindings.len();
+    registrar.location.load(bindings);
+
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    for spec in &config.sip.listen {
+        match spec.transport {
+            TransportKind::Udp => udp.push(
+                transport::bind_udp(spec.addr)
+                    .with_context(|| format!("cannot listen on {spec}"))?,
+            ),
+            TransportKind::Tcp => tcp.push(
+                transport::bind_tcp(spec.addr)
+                    .with_context(|| format!("cannot listen on {spec}"))?,
+            ),
+            TransportKind::Tls => {
+                anyhow::bail!("cannot listen on {spec}: TLS is not supported yet")
+            }
+        }
+    }
+
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let timers = TimerConfig::default();
+    let writer = Writer::spawn(store.clone(), config.node.name.clone());
+    let connections = Arc::new(Connections::default());
+    let node = Arc::new(Node {
+        registrar,
+        store,
+        writer,
+        shards: (0..workers * SHARDS_PER_WORKER)
+            .map(|_| Shard::new(timers))
+            .collect(),
+        transports: Transports {
+            udp,
+            connections: connections.clone(),
+        },
+        config,
+    });
+
+    let inbound: Arc<dyn Inbound> = Arc::new(Ingress(node.clone()));
+    let mut listening = Vec::new();
+    let max = node.config.sip.max_message_size;
+    for (i, ep) in node.transports.udp.iter().enumerate() {
+        ep.spawn_receivers(i, workers, max, inbound.clone());
+        listening.push(format!("udp:{}", ep.local));
+    }
+    let limits = StreamLimits {
+        max_message: max,
+        idle: Duration::from_secs(node.config.sip.tcp_idle_timeout),
+    };
+    for listener in tcp {
+        let handle = transport::serve_tcp(listener, limits, connections.clone(), inbound.clone());
+        listening.push(format!("tcp:{}", handle.local));
+    }
+    for idx in 0..node.shards.len() {
+        tokio::spawn(timer_loop(node.clone(), idx));
+    }
+    tokio::spawn(sweep_loop(node.clone()));
+    tracing::info!(
+        node = %node.config.node.name,
+        listening = %listening.join(", "),
+        domain = %node.config.sip.domain,
+        endpoints = node.config.endpoints.len(),
+        registrations = restored,
+        database = node.store.backend(),
+        "softswitch started"
+    );
+    Ok(Running { node, listening })
+}
+
+impl Node {
+    fn on_message(self: &Arc<Self>, bytes: Bytes, peer: Peer) {
+        let now = Instant::now();
+        if self.registrar.guard.admit(peer.addr.ip(), now) == Admission::Drop {
+            return;
+        }
+        let framing = if peer.transport.is_reliable() {
+            Framing::Stream
+        } else {
+            Framing::Datagram
+        };
+        let msg = match Message::parse(bytes, framing) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::trace!(source = %peer.addr, error = %e, "dropped unreadable bytes");
+                return;
+            }
+        };
+        let idx = shard_of(msg.call_id().unwrap_or_default(), self.shards.len());
+        let mut out = Vec::new();
+        {
+            let mut st = self.shards[idx].lock();
+            if msg.is_request() {
+                st.layer.handle_request(now, msg, peer);
+            } else {
+                st.layer.handle_response(now, msg, peer);
+            }
+            self.pump(idx, &mut st, now, &mut out);
+        }
+        self.flush(out);
+    }
+
+    /// Drains the layer: events to the dispatcher, transmits to `out`, and wakes the
+    /// shard's timer if the next deadline moved earlier.
+    fn pump(
+        self: &Arc<Self>,
+        idx: usize,
+        st: &mut ShardState,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        while let Some(ev) = st.layer.poll_event() {
+            self.on_event(idx, st, ev, now);
+        }
+        while let Some(t) = st.layer.poll_transmit() {
+            out.push(t);
+        }
+        let next = st.layer.poll_timeout();
+        if next.is_some() && st.armed.is_none_or(|armed| next < Some(armed)) {
+            st.armed = next;
+            self.shards[idx].wake.notify_one();
+        }
+    }
+
+    /// Sends outside the shard lock.
+    fn flush(&self, out: Vec<Transmit>) {
+        for t in out {
+            let peer = t.peer.addr;
+            if let Err(e) = self.transports.send(t) {
+                tracing::debug!(%peer, error = %e, "send failed");
+            }
+        }
+    }
+
+    pub fn transaction_count(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().layer.len()).sum()
+    }
+}
+
+async fn timer_loop(node: Arc<Node>, idx: usize) {
+    let shard = &node.shards[idx];
+    loop {
+        let deadline = shard.lock().armed;
+        match deadline {
+            None => {
+                shard.wake.notified().await;
+                continue;
+            }
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = shard.wake.notified() => continue,
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut out = Vec::new();
+        {
+            let mut st = shard.lock();
+            st.layer.handle_timeout(now);
+            st.armed = None;
+            node.pump(idx, &mut st, now, &mut out);
+        }
+        node.flush(out);
+    }
+}
+
+/// Expired registrations, old nonce-counts and quiet guard records, every few seconds.
+async fn sweep_loop(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let wall = unix_now();
+        let expired = node.registrar.location.sweep(wall);
+        for b in &expired {
+            tracing::info!(aor = %b.aor, contact = %b.contact, "registration expired");
+        }
+        if let Err(e) = node.store.delete_expired(wall).await {
+            tracing::warn!(error = %e, "could not delete expired registrations");
+        }
+        node.registrar.guard.sweep(Instant::now());
+        node.registrar.auth.sweep(wall);
+    }
+}
