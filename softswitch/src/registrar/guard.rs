@@ -1,7 +1,9 @@
 //! Brute-force protection per source address. Failed authentications (credentials
 //! present and wrong, or for an unknown user) are counted in a sliding window; past
-//! `throttle_after` the address gets one request per second, past `ban_after` it is
-//! banned and every packet from it is dropped unanswered until the ban ends. A
+//! `throttle_after` the address may try one password per second (requests carrying
+//! credentials beyond that are dropped; plain requests are still answered), past
+//! `ban_after` it is banned and every packet from it is dropped unanswered until the
+//! ban ends. A
 //! challenge, a stale nonce or a correct answer is never a failure, so working phones
 //! are never banned; a success clears the address's record.
 
@@ -80,7 +82,7 @@ impl Guard {
             .any(|(net, len)| in_network(ip, *net, *len))
     }
 
-    /// Checked for every request before any work is done on it.
+    /// Checked for every packet before any work is done on it: drops banned sources.
     pub fn admit(&self, ip: IpAddr, now: Instant) -> Admission {
         let mut map = self.shard(&ip).lock().expect("guard lock");
         let Some(rec) = map.get_mut(&ip) else {
@@ -93,6 +95,16 @@ impl Guard {
             rec.banned_until = None;
             rec.failures.clear();
         }
+        Admission::Allow
+    }
+
+    /// Checked for requests that carry credentials: a throttled source gets one guess a
+    /// second.
+    pub fn admit_attempt(&self, ip: IpAddr, now: Instant) -> Admission {
+        let mut map = self.shard(&ip).lock().expect("guard lock");
+        let Some(rec) = map.get_mut(&ip) else {
+            return Admission::Allow;
+        };
         prune(&mut rec.failures, now, self.window);
         if rec.failures.len() as u32 >= self.throttle_after {
             if rec
@@ -213,14 +225,18 @@ mod tests {
                 failures: 3
             })
         );
-        // Throttled: one request per second gets through.
-        assert_eq!(g.admit(IP, t0), Admission::Allow);
+        // Throttled: one guess per second gets through; plain requests all do.
+        assert_eq!(g.admit_attempt(IP, t0), Admission::Allow);
         assert_eq!(
-            g.admit(IP, t0 + Duration::from_millis(500)),
+            g.admit_attempt(IP, t0 + Duration::from_millis(500)),
             Admission::Drop
         );
         assert_eq!(
-            g.admit(IP, t0 + Duration::from_millis(1000)),
+            g.admit(IP, t0 + Duration::from_millis(500)),
+            Admission::Allow
+        );
+        assert_eq!(
+            g.admit_attempt(IP, t0 + Duration::from_millis(1000)),
             Admission::Allow
         );
         assert_eq!(g.record_failure(IP, t0), None);
@@ -268,6 +284,7 @@ mod tests {
             assert_eq!(g.record_failure(IP, t0), None);
         }
         assert_eq!(g.admit(IP, t0), Admission::Allow);
+        assert_eq!(g.admit_attempt(IP, t0), Admission::Allow);
         assert!(!g.is_trusted("198.51.100.1".parse().unwrap()));
     }
 }

@@ -37,6 +37,22 @@ impl Node {
             } => self.on_request(idx, st, key, msg, source, now),
             // An ACK outside any transaction belongs to a dialog; there are none yet.
             TuEvent::Request { key: None, .. } => {}
+            TuEvent::Unmatchable { msg, source } => {
+                let rejection = validate_request(&msg)
+                    .err()
+                    .unwrap_or_else(|| crate::sip::wire::Rejection::bad_request("Malformed Via"));
+                let tag = format!("{:016x}", rand::random::<u64>());
+                let bytes = ResponseBuilder::new(
+                    &msg,
+                    rejection.status,
+                    &rejection.reason,
+                    Some(source.addr),
+                    Some(&tag),
+                )
+                .header("Server", &self.config.sip.user_agent)
+                .finish();
+                st.layer.send_stateless(source, bytes);
+            }
             TuEvent::Response { .. } | TuEvent::StrayResponse { .. } => {}
             TuEvent::Timeout { key } => tracing::debug!(?key, "transaction timed out"),
             TuEvent::TransportError { key } => tracing::debug!(?key, "transport error"),

@@ -56,6 +56,12 @@ pub enum TuEvent {
         msg: Message,
         source: Peer,
     },
+    /// A request (not an ACK) whose Via is too broken to key a transaction. It can
+    /// still be answered statelessly at the address it came from.
+    Unmatchable {
+        msg: Message,
+        source: Peer,
+    },
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -147,7 +153,10 @@ impl TransactionLayer {
     /// A request from the network.
     pub fn handle_request(&mut self, now: Instant, msg: Message, source: Peer) {
         let Some(key) = ServerKey::of_request(&msg) else {
-            // Without a readable Via there is nowhere to send a response: drop (§18.1.2).
+            // An ACK is never answered; anything else gets a stateless reply from the TU.
+            if msg.method() != Some(&Method::Ack) {
+                self.events.push_back(TuEvent::Unmatchable { msg, source });
+            }
             return;
         };
         let is_ack = msg.method() == Some(&Method::Ack);

@@ -357,6 +357,26 @@ fn transport_errors_reach_the_tu() {
     assert!(layer.is_empty());
 }
 
+#[test]
+fn requests_without_a_usable_via_are_surfaced_but_acks_are_not() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let broken = "INVITE sip:b@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.15;;,;,,\r\nFrom: <sip:a@b>;tag=1\r\n\
+                  To: <sip:b@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n";
+    layer.handle_request(t0, parse(Bytes::from(broken)), peer());
+    assert!(matches!(
+        drain_events(&mut layer)[..],
+        [TuEvent::Unmatchable { .. }]
+    ));
+    layer.handle_request(
+        t0,
+        parse(Bytes::from(broken.replace("INVITE", "ACK"))),
+        peer(),
+    );
+    assert!(drain_events(&mut layer).is_empty());
+    assert!(layer.is_empty());
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     NewServer(u8, bool),
