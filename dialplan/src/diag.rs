@@ -45,6 +45,10 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// The one-line header without the source excerpt.
     pub fn header(&self) -> String {
+        // Line 0 marks a fault of the file as a whole (unreadable, missing).
+        if self.line == 0 {
+            return format!("{}: {}: {}", self.file, self.severity, self.message);
+        }
         format!(
             "{}:{}:{}: {}: {}",
             self.file, self.line, self.col, self.severity, self.message

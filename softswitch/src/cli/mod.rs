@@ -1,6 +1,7 @@
 //! The `softswitch` command line. Every error reaches the user as one line on stderr
 //! and a non-zero exit; usage errors come from clap (exit 2), everything else exits 1.
 
+mod dialplan_cmd;
 mod registrations;
 
 use std::path::PathBuf;
@@ -44,6 +45,16 @@ pub enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Dialplan authoring tools: check, show, trace.
+    Dialplan {
+        #[command(subcommand)]
+        command: dialplan_cmd::DialplanCommand,
+    },
+    /// Check the dialplan, then make the running node load it (SIGHUP does the same).
+    Reload {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
 }
 
 pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
@@ -71,6 +82,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             runtime.block_on(registrations::print(&config, json))?;
             Ok(0)
         }
+        Command::Dialplan { command } => dialplan_cmd::run(command),
+        Command::Reload { config } => dialplan_cmd::reload(&config),
         Command::CheckConfig { config } => {
             let cfg = load_config(&config)?;
             println!(
@@ -90,11 +103,28 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let pid_file = config.resolve(&config.node.pid_file);
     let running = crate::runtime::start(config).await?;
+    if let Some(dir) = pid_file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&pid_file, format!("{}\n", std::process::id()))
+        .with_context(|| format!("cannot write {}", pid_file.display()))?;
+    let node = running.node.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            node.reload_dialplan();
+        }
+    });
     shutdown_signal().await;
     tracing::info!("shutting down: committing pending registrations");
     running.node.writer.flush().await;
     running.node.store.close().await;
+    let _ = std::fs::remove_file(&pid_file);
     Ok(())
 }
 

@@ -62,14 +62,22 @@ pub struct NodeConfig {
     /// This node's name in logs, the database and (later) the cluster.
     #[serde(default = "default_node_name")]
     pub name: String,
+    /// Where `run` writes its PID, so `softswitch reload` can signal it.
+    #[serde(default = "default_pid_file")]
+    pub pid_file: PathBuf,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             name: default_node_name(),
+            pid_file: default_pid_file(),
         }
     }
+}
+
+fn default_pid_file() -> PathBuf {
+    "var/softswitch.pid".into()
 }
 
 fn default_node_name() -> String {

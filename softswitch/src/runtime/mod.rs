@@ -16,7 +16,7 @@ use crate::registrar::nonce::NonceKey;
 use crate::registrar::{Admission, Authenticator, Registrar};
 use crate::sip::transaction::{Peer, TimerConfig, Transmit, TransportKind};
 use crate::sip::transport::{self, Connections, Inbound, StreamLimits, Transports};
-use crate::sip::wire::{Framing, Message};
+use crate::sip::wire::{Framing, HeaderName, Message};
 use crate::store::Store;
 use crate::store::writer::Writer;
 
@@ -35,6 +35,9 @@ pub fn unix_now() -> i64 {
 
 pub struct Node {
     pub config: Config,
+    /// The dialplan in force; a reload swaps it, calls keep the one they started with.
+    dialplan: std::sync::RwLock<Arc<dialplan::Dialplan>>,
+    pub globals: dialplan::Globals,
     pub registrar: Registrar,
     pub store: Store,
     pub writer: Writer,
@@ -60,6 +63,7 @@ pub struct Running {
 /// Starts a node from its configuration: database first (so bindings are loaded before
 /// any request is answered), then sockets, then the tasks.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let plan = load_dialplan(&config)?;
     let url = config.database_url();
     let store = Store::connect(&url, config.database.sqlite_synchronous == "full")
         .await
@@ -104,7 +108,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let timers = TimerConfig::default();
     let writer = Writer::spawn(store.clone(), config.node.name.clone());
     let connections = Arc::new(Connections::default());
+    let globals = dialplan::Globals::from_plan(&plan);
     let node = Arc::new(Node {
+        dialplan: std::sync::RwLock::new(Arc::new(plan)),
+        globals,
         registrar,
         store,
         writer,
@@ -149,7 +156,50 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     Ok(Running { node, listening })
 }
 
+/// Loads the configured dialplan. Only what Asterisk itself would refuse stops the
+/// node; everything else is logged as a warning with its position.
+fn load_dialplan(config: &Config) -> anyhow::Result<dialplan::Dialplan> {
+    let path = config.resolve(&config.dialplan.file);
+    match dialplan::Dialplan::load_checked(&path) {
+        Ok(loaded) => {
+            for d in &loaded.diagnostics {
+                tracing::warn!("{}", d.header());
+            }
+            Ok(loaded.plan)
+        }
+        Err(failure) => {
+            let first = failure
+                .diagnostics
+                .first()
+                .map(|d| d.header())
+                .unwrap_or_else(|| format!("{}: cannot be loaded", path.display()));
+            anyhow::bail!("{first}")
+        }
+    }
+}
+
 impl Node {
+    /// The plan new calls run on.
+    pub fn dialplan(&self) -> Arc<dialplan::Dialplan> {
+        self.dialplan
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the dialplan file; a plan with errors is refused and the running one stays.
+    pub fn reload_dialplan(&self) {
+        match load_dialplan(&self.config) {
+            Ok(plan) => {
+                self.globals.apply_plan(&plan);
+                let contexts = plan.contexts().count();
+                *self.dialplan.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(plan);
+                tracing::info!(contexts, "dialplan reloaded");
+            }
+            Err(e) => tracing::error!("dialplan reload refused, the running plan stays: {e:#}"),
+        }
+    }
+
     fn on_message(self: &Arc<Self>, bytes: Bytes, peer: Peer) {
         let now = Instant::now();
         if self.registrar.guard.admit(peer.addr.ip(), now) == Admission::Drop {
@@ -167,6 +217,14 @@ impl Node {
                 return;
             }
         };
+        if msg.is_request()
+            && (msg.header(HeaderName::Authorization).is_some()
+                || msg.header(HeaderName::ProxyAuthorization).is_some())
+            && self.registrar.guard.admit_attempt(peer.addr.ip(), now) == Admission::Drop
+        {
+            tracing::trace!(source = %peer.addr, "dropped a throttled authentication attempt");
+            return;
+        }
         let idx = shard_of(msg.call_id().unwrap_or_default(), self.shards.len());
         let mut out = Vec::new();
         {
