@@ -1,0 +1,236 @@
+//! The dialplan commands as an author runs them: `check`, `show`, `trace` on files, and
+//! `reload` against a running switch that must keep its plan when the new one is broken.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use softswitch_e2e::process::{wait_bounded, wait_until};
+use softswitch_e2e::{Switch, SwitchOptions, binary, workspace};
+
+fn softswitch(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(workspace())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run softswitch")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn shipped_dialplan_is_clean() {
+    let out = softswitch(&["dialplan", "check"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = text(&out.stdout);
+    assert!(report.contains("0 errors"), "{report}");
+    assert!(report.starts_with("etc/extensions.conf:"), "{report}");
+}
+
+#[test]
+fn check_points_at_every_error_with_file_line_col() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("extensions.conf");
+    std::fs::write(
+        &plan,
+        "[internal]\n\
+         exten => 100,1,Answer()\n\
+         \x20same => n,Frob(1)\n\
+         exten => 200,1,Goto(nowhere,s,1)\n\
+         exten => 300,1,Set(X=$[1 +])\n",
+    )
+    .unwrap();
+    let path = plan.to_str().unwrap();
+    let out = softswitch(&["dialplan", "check", path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains(&format!("{path}:3:12: error: unknown application 'Frob'")),
+        "{report}"
+    );
+    // Each diagnostic quotes its line with a caret under the column.
+    assert!(report.contains("   3 |  same => n,Frob(1)"), "{report}");
+    let errors: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with(path) && l.contains(": error: "))
+        .collect();
+    assert!(
+        errors.len() >= 2,
+        "expected every error, got {errors:?}\n{report}"
+    );
+    assert!(
+        report.contains(":4:"),
+        "Goto to a missing context is reported: {report}"
+    );
+}
+
+#[test]
+fn check_of_a_missing_file_fails_with_one_line() {
+    let out = softswitch(&["dialplan", "check", "/nonexistent/extensions.conf"]);
+    assert_ne!(out.status.code(), Some(0));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("/nonexistent/extensions.conf"), "{all}");
+}
+
+#[test]
+fn show_lists_patterns_in_the_order_they_are_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("extensions.conf");
+    std::fs::write(
+        &plan,
+        "[c]\nexten => _X.,1,NoOp(any)\nexten => _1XXX,1,NoOp(four)\nexten => 1234,1,NoOp(exact)\n",
+    )
+    .unwrap();
+    let out = softswitch(&["dialplan", "show", "c", "--file", plan.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let pos = |needle: &str| {
+        shown
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing:\n{shown}"))
+    };
+    assert!(pos("'1234'") < pos("'_1XXX'"), "{shown}");
+    assert!(pos("'_1XXX'") < pos("'_X.'"), "{shown}");
+}
+
+#[test]
+fn trace_follows_dial_status_into_voicemail() {
+    let out = softswitch(&[
+        "dialplan",
+        "trace",
+        "--context",
+        "internal",
+        "--exten",
+        "1002",
+        "--callerid",
+        "Alice <1001>",
+        "--dial-status",
+        "BUSY",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let steps: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("trace --json prints JSON lines"))
+        .collect();
+    let apps: Vec<&str> = steps.iter().filter_map(|s| s["app"].as_str()).collect();
+    assert_eq!(apps[..3], ["NoOp", "Dial", "GotoIf"], "{steps:?}");
+    let vm = steps
+        .iter()
+        .find(|s| s["app"] == "VoiceMail")
+        .expect("BUSY leads to VoiceMail");
+    assert_eq!(vm["args"], "1002@default,b");
+    assert!(
+        steps[0]["args"].as_str().unwrap().contains("Alice"),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn trace_of_an_unknown_number_runs_the_invalid_extension() {
+    let out = softswitch(&[
+        "dialplan",
+        "trace",
+        "--context",
+        "internal",
+        "--exten",
+        "999",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("Executing [i@internal:1] Playback"),
+        "{shown}"
+    );
+    assert!(shown.contains("Hangup"), "{shown}");
+}
+
+#[test]
+fn reload_refuses_a_broken_plan_and_keeps_the_running_one() {
+    let mut opts = SwitchOptions::new([127, 0, 0, 41]);
+    opts.dialplan = "[internal]\nexten => 100,1,Answer()\n".into();
+    let sw = Switch::start(opts);
+
+    // A broken plan: the command names the fault and fails; the node is not signalled.
+    std::fs::write(sw.dialplan_path(), "[internal]\nexten => 100,1,Answr()\n").unwrap();
+    let out = sw.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("extensions.conf:2:"), "{err}");
+    assert!(err.contains("the running plan stays"), "{err}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!sw.log().contains("dialplan reloaded"), "{}", sw.log());
+
+    // Someone sends SIGHUP anyway: the node refuses the plan itself and keeps running.
+    let pid: i32 = std::fs::read_to_string(sw.dir.path().join("var/softswitch.pid"))
+        .expect("the node writes its PID file")
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) on the switch this test started.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    assert!(
+        wait_until(Duration::from_secs(5), || sw
+            .log()
+            .contains("dialplan reload refused")),
+        "{}",
+        sw.log()
+    );
+
+    // A good plan loads.
+    std::fs::write(
+        sw.dialplan_path(),
+        "[internal]\nexten => 100,1,Answer()\n[other]\nexten => 200,1,Hangup()\n",
+    )
+    .unwrap();
+    let out = sw.cli(&["reload"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        wait_until(Duration::from_secs(5), || sw
+            .log()
+            .contains("dialplan reloaded")),
+        "{}",
+        sw.log()
+    );
+    assert!(sw.log().contains("contexts=2"), "{}", sw.log());
+}
+
+#[test]
+fn a_broken_plan_stops_the_switch_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("softswitch.toml");
+    std::fs::write(
+        &config,
+        "[sip]\nlisten = [\"udp:127.0.0.42:5060\"]\n[database]\nurl = \"sqlite://var/s.db\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("extensions.conf"),
+        "[a]\nexten => 1,1,Frob()\n",
+    )
+    .unwrap();
+    let mut child = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run softswitch");
+    let status = wait_bounded(&mut child, Duration::from_secs(20))
+        .expect("a switch with a broken dialplan must exit, not serve");
+    assert_ne!(status.code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("extensions.conf:2:14: error: unknown application 'Frob'"),
+        "{err}"
+    );
+}
