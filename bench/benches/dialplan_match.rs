@@ -10,11 +10,16 @@ use dialplan::Dialplan;
 use dialplan::lookup::Want;
 
 fn big_plan() -> Dialplan {
+    plan_of(10_000, 1_000)
+}
+
+/// `literals` literal extensions and 3 × `pattern_groups` patterns in context `big`.
+fn plan_of(literals: u32, pattern_groups: u32) -> Dialplan {
     let mut text = String::from("[big]\ninclude => extra\n");
-    for i in 0..10_000 {
+    for i in 0..literals {
         text.push_str(&format!("exten => {},1,Dial(SIP/{i})\n", 200_000 + i));
     }
-    for i in 0..1_000 {
+    for i in 0..pattern_groups {
         text.push_str(&format!("exten => _{}XX.,1,NoOp(p{i})\n", 30_000 + i));
         text.push_str(&format!("exten => _{}[1-5]XXX,1,NoOp(s{i})\n", 4_000 + i));
         text.push_str(&format!("exten => _N{}NXX,1,NoOp(n{i})\n", 100 + i));
@@ -48,6 +53,28 @@ fn bench(c: &mut Criterion) {
                 .is_some()
             })
         });
+    }
+    g.finish();
+
+    // The same lookups in contexts 100 times apart in size: the cost must stay flat.
+    let mut g = c.benchmark_group("dialplan_match_by_size");
+    for (literals, groups) in [(100, 10), (1_000, 100), (10_000, 1_000)] {
+        let plan = plan_of(literals, groups);
+        let total = literals + 3 * groups;
+        for (name, number) in [("literal", "200050"), ("pattern_set", "40053456")] {
+            g.bench_function(format!("{name}/{total}"), |b| {
+                b.iter(|| {
+                    black_box(plan.find(
+                        "big",
+                        black_box(number),
+                        Want::Priority(1),
+                        Some("1000"),
+                        None,
+                    ))
+                    .is_some()
+                })
+            });
+        }
     }
     g.finish();
 }

@@ -43,23 +43,6 @@ impl Dialplan {
     pub fn load_str(name: &str, text: &str, base_dir: &Path) -> Result<Loaded, LoadFailure> {
         build(read_conf_text(name, text, base_dir))
     }
-
-    /// Loads `path` and lints the result; any error (`dialplan check` would exit 1)
-    /// refuses the plan. This is the bar a running switch holds a new plan to: an
-    /// unknown application or a Goto into nowhere is caught before a call hits it.
-    pub fn load_checked(path: impl AsRef<Path>) -> Result<Loaded, LoadFailure> {
-        let mut loaded = Dialplan::load(path)?;
-        loaded.diagnostics.extend(crate::lint::lint(&loaded.plan));
-        loaded
-            .diagnostics
-            .sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
-        if loaded.diagnostics.iter().any(Diagnostic::is_error) {
-            return Err(LoadFailure {
-                diagnostics: loaded.diagnostics,
-            });
-        }
-        Ok(loaded)
-    }
 }
 
 /// Resolves load-time substitutions from the globals defined so far (§3.1).

@@ -158,12 +158,18 @@ fn reload_refuses_a_broken_plan_and_keeps_the_running_one() {
     opts.dialplan = "[internal]\nexten => 100,1,Answer()\n".into();
     let sw = Switch::start(opts);
 
-    // A broken plan: the command names the fault and fails; the node is not signalled.
-    std::fs::write(sw.dialplan_path(), "[internal]\nexten => 100,1,Answr()\n").unwrap();
+    // A plan that cannot be loaded (an include loop, as Asterisk refuses it too): the
+    // command names the fault and fails; the node is not signalled.
+    std::fs::write(
+        sw.dialplan_path(),
+        "[internal]\nexten => 100,1,Answer()\n#include extensions.conf\n",
+    )
+    .unwrap();
     let out = sw.cli(&["reload"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("extensions.conf:2:"), "{err}");
+    assert!(err.contains("extensions.conf:3:"), "{err}");
+    assert!(err.contains("include loop"), "{err}");
     assert!(err.contains("the running plan stays"), "{err}");
     std::thread::sleep(Duration::from_millis(300));
     assert!(!sw.log().contains("dialplan reloaded"), "{}", sw.log());
@@ -184,14 +190,22 @@ fn reload_refuses_a_broken_plan_and_keeps_the_running_one() {
         sw.log()
     );
 
-    // A good plan loads.
+    // A plan that loads, with a typo Asterisk would also load and fail at run time:
+    // it is swapped in, and the author is shown the typo with its position.
     std::fs::write(
         sw.dialplan_path(),
-        "[internal]\nexten => 100,1,Answer()\n[other]\nexten => 200,1,Hangup()\n",
+        "[internal]\nexten => 100,1,Answer()\n[other]\nexten => 200,1,Hangp()\n",
     )
     .unwrap();
     let out = sw.cli(&["reload"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "extensions.conf:4:16: error: unknown application 'Hangp'; did you mean 'Hangup'?"
+        ),
+        "{err}"
+    );
     assert!(
         wait_until(Duration::from_secs(5), || sw
             .log()
@@ -213,7 +227,7 @@ fn a_broken_plan_stops_the_switch_from_starting() {
     .unwrap();
     std::fs::write(
         dir.path().join("extensions.conf"),
-        "[a]\nexten => 1,1,Frob()\n",
+        "[a]\nexten => 1,1,Answer()\n#include missing.conf\n",
     )
     .unwrap();
     let mut child = Command::new(binary())
@@ -230,7 +244,7 @@ fn a_broken_plan_stops_the_switch_from_starting() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(
-        err.contains("extensions.conf:2:14: error: unknown application 'Frob'"),
+        err.contains("extensions.conf:3:") && err.contains("missing.conf"),
         "{err}"
     );
 }

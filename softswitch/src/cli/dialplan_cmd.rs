@@ -122,11 +122,23 @@ pub fn run(cmd: DialplanCommand) -> anyhow::Result<u8> {
 pub fn reload(config_path: &Path) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
     let plan = config.resolve(&config.dialplan.file);
-    if let Err(failure) = dialplan::Dialplan::load_checked(&plan) {
-        for d in &failure.diagnostics {
-            eprintln!("{d}");
+    let loaded = match dialplan::Dialplan::load(&plan) {
+        Ok(loaded) => loaded,
+        Err(failure) => {
+            for d in &failure.diagnostics {
+                eprint!("{d}");
+            }
+            anyhow::bail!(
+                "{} cannot be loaded; the running plan stays",
+                plan.display()
+            );
         }
-        anyhow::bail!("{} has errors; the running plan stays", plan.display());
+    };
+    // Problems that do not stop a load (Asterisk loads such plans too) are shown so
+    // the author sees them before a call runs into one.
+    let lint = dialplan::lint(&loaded.plan);
+    for d in loaded.diagnostics.iter().chain(&lint) {
+        eprint!("{d}");
     }
     let pid_file = config.resolve(&config.node.pid_file);
     let text = std::fs::read_to_string(&pid_file)

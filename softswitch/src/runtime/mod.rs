@@ -160,9 +160,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// node; everything else is logged as a warning with its position.
 fn load_dialplan(config: &Config) -> anyhow::Result<dialplan::Dialplan> {
     let path = config.resolve(&config.dialplan.file);
-    match dialplan::Dialplan::load_checked(&path) {
+    // Like Asterisk, the node refuses only what cannot be loaded at all; what
+    // `dialplan check` flags beyond that (an unknown application, a Goto to a missing
+    // label) is logged here and fails the call that reaches it, as Asterisk does.
+    match dialplan::Dialplan::load(&path) {
         Ok(loaded) => {
-            for d in &loaded.diagnostics {
+            for d in loaded
+                .diagnostics
+                .iter()
+                .chain(&dialplan::lint(&loaded.plan))
+            {
                 tracing::warn!("{}", d.header());
             }
             Ok(loaded.plan)
