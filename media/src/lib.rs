@@ -1,1 +1,23 @@
-//! RTP relay engine, SDP rewriting and media applications.
+//! Media for the softswitch: every call's RTP is anchored on this crate's relay.
+//!
+//! - [`sdp`] reads what each phone offers or answers and rewrites it to point at
+//!   the relay, touching nothing else.
+//! - [`relay`] owns the UDP ports and moves RTP/RTCP between the two phones of a
+//!   call, with NAT latching.
+//! - [`stats`] measures each direction (RFC 3550 loss and jitter) for CDRs and
+//!   monitoring; it is sans-IO, so the relay feeds it and tests drive it directly.
+//! - [`rtp`] is the little of the RTP/RTCP wire format the relay needs.
+//!
+//! The call agent's use, in order: [`relay::Relay::allocate`] a session when a call
+//! starts, [`sdp::Sdp::parse`] each SDP and [`relay::Session::set_remote`] its
+//! address, send [`sdp::Sdp::rewrite`] with [`relay::Session::local_rtp`] of the
+//! receiving side, and drop the session when the call ends.
+
+pub mod relay;
+pub mod rtp;
+pub mod sdp;
+pub mod stats;
+
+pub use relay::{Relay, RelayError, Session, Side};
+pub use sdp::{Codec, Direction, MediaInfo, Sdp, SdpError};
+pub use stats::{ReceiverStats, StreamStats};

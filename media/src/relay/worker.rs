@@ -1,0 +1,233 @@
+//! The task that moves one session's packets.
+//!
+//! One task owns all four sockets of a session (RTP and RTCP of each side) and polls
+//! them with one receive buffer. Owning both sides in one place is what lets the
+//! per-packet path go without locks: the latches, the remote addresses and the
+//! receiver statistics are plain fields of the task, and the control handle only
+//! sees what the task publishes (see `shared`). At PBX rates (50 packets/s per
+//! direction) one task per call is far below what a core can do; the sockets are
+//! polled in rotation so a flood on one cannot starve the others, and tokio's
+//! cooperative budget makes the task yield under sustained load.
+//!
+//! Per packet: one `recvfrom`, one `Instant::now()`, a few relaxed atomic stores and
+//! one `sendto`; no allocation.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+
+use super::latch::{Latch, Verdict};
+use super::pool::PortLease;
+use super::shared::{Remote, Shared, bump, lock};
+use crate::rtp::{self, Packet};
+use crate::stats::ReceiverStats;
+
+/// Larger than any RTP packet that fits an Ethernet MTU, with room for jumbo
+/// frames and loopback tests; a longer datagram would be truncated.
+const RECV_BUFFER: usize = 4096;
+
+/// Socket index: side A RTP, side A RTCP, side B RTP, side B RTCP.
+const fn rtp_socket(side: usize) -> usize {
+    side * 2
+}
+
+const fn rtcp_socket(side: usize) -> usize {
+    side * 2 + 1
+}
+
+pub(crate) struct Worker {
+    sockets: [UdpSocket; 4],
+    locals: [SocketAddr; 4],
+    shared: Arc<Shared>,
+    generation: u64,
+    remotes: [Option<Remote>; 2],
+    latches: [Latch; 4],
+    stats: [ReceiverStats; 2],
+    /// The socket to poll first next time (rotation for fairness).
+    next: usize,
+    /// Declared last so it drops after the sockets: the ports go back to the pool
+    /// only once they are closed.
+    _lease: PortLease,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        sockets: [UdpSocket; 4],
+        shared: Arc<Shared>,
+        lease: PortLease,
+    ) -> io::Result<Worker> {
+        let locals = [
+            sockets[0].local_addr()?,
+            sockets[1].local_addr()?,
+            sockets[2].local_addr()?,
+            sockets[3].local_addr()?,
+        ];
+        Ok(Worker {
+            sockets,
+            locals,
+            shared,
+            generation: 0,
+            remotes: [None; 2],
+            latches: Default::default(),
+            stats: Default::default(),
+            next: 0,
+            _lease: lease,
+        })
+    }
+
+    pub(crate) fn locals(&self) -> [SocketAddr; 4] {
+        self.locals
+    }
+
+    /// Runs until the task is aborted (when the [`super::Session`] drops).
+    pub(crate) async fn run(mut self) {
+        let mut buf = [0u8; RECV_BUFFER];
+        loop {
+            let (index, result) = poll_fn(|cx| self.poll_recv(cx, &mut buf)).await;
+            match result {
+                Ok((len, src)) => self.handle(index, &buf[..len], src, Instant::now()),
+                Err(e) => {
+                    bump(&self.shared.sides[index / 2].counters.recv_errors);
+                    tracing::debug!(socket = %self.locals[index], error = %e, "RTP receive failed");
+                }
+            }
+        }
+    }
+
+    /// Polls the sockets in rotation into `buf`. A socket that is not ready leaves
+    /// `buf` untouched, so one buffer serves all four.
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<(usize, io::Result<(usize, SocketAddr)>)> {
+        for k in 0..self.sockets.len() {
+            let i = (self.next + k) % self.sockets.len();
+            let mut read = ReadBuf::new(buf);
+            if let Poll::Ready(result) = self.sockets[i].poll_recv_from(cx, &mut read) {
+                self.next = (i + 1) % self.sockets.len();
+                return Poll::Ready((i, result.map(|src| (read.filled().len(), src))));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Picks up a `set_remote`: one atomic load per packet, a lock only on change.
+    fn refresh_remotes(&mut self) {
+        let generation = self.shared.remote_generation.load(Acquire);
+        if generation == self.generation {
+            return;
+        }
+        self.generation = generation;
+        let remotes = *lock(&self.shared.remotes);
+        for (side, new) in remotes.iter().enumerate() {
+            let old = &self.remotes[side];
+            let moved = old.map(|r| (r.rtp, r.rtcp)) != new.map(|r| (r.rtp, r.rtcp));
+            if moved {
+                // A new address in SDP (re-INVITE after a network change, transfer):
+                // the next packet latches afresh instead of waiting out the old one.
+                self.latches[rtp_socket(side)].reset();
+                self.latches[rtcp_socket(side)].reset();
+                lock(&self.shared.latched)[side] = None;
+            }
+        }
+        self.remotes = remotes;
+    }
+
+    fn handle(&mut self, index: usize, packet: &[u8], src: SocketAddr, now: Instant) {
+        self.refresh_remotes();
+        let side = index / 2;
+        let other = 1 - side;
+        let on_rtcp_port = index % 2 == 1;
+        let shared = &*self.shared;
+        let counters = &shared.sides[side].counters;
+
+        let kind = if on_rtcp_port {
+            if rtp::is_rtcp(packet) {
+                Packet::Rtcp
+            } else {
+                Packet::Invalid
+            }
+        } else {
+            rtp::classify(packet)
+        };
+        if kind == Packet::Invalid {
+            bump(&counters.invalid);
+            return;
+        }
+
+        let announced = self.remotes[side].map(|r| if on_rtcp_port { r.rtcp } else { r.rtp });
+        match self.latches[index].on_packet(src, announced, now) {
+            Verdict::Accept => {}
+            Verdict::Reject => {
+                bump(&counters.foreign_source);
+                return;
+            }
+            Verdict::Latched => {
+                if !on_rtcp_port {
+                    lock(&shared.latched)[side] = Some(src);
+                }
+                tracing::debug!(socket = %self.locals[index], %src, "media source latched");
+            }
+        }
+
+        let (out, dest) = match kind {
+            Packet::Rtp { header } => {
+                bump(&counters.rtp_received);
+                if let Some(h) = header {
+                    let arrival = now.saturating_duration_since(shared.epoch).as_secs_f64();
+                    let rate = shared.sides[side].clock_rate.load(Relaxed);
+                    let stats = &mut self.stats[side];
+                    stats.on_packet(h.seq, h.timestamp, arrival, rate, packet.len());
+                    shared.sides[side].stats.store(&stats.snapshot());
+                }
+                shared.mark_rtp(now);
+                (rtp_socket(other), self.rtp_destination(other))
+            }
+            Packet::Rtcp => {
+                bump(&counters.rtcp_received);
+                match self.remotes[other] {
+                    Some(r) if r.mux => (rtp_socket(other), self.rtp_destination(other)),
+                    _ => (rtcp_socket(other), self.rtcp_destination(other)),
+                }
+            }
+            Packet::Invalid => return,
+        };
+
+        let Some(dest) = dest else {
+            bump(&counters.no_destination);
+            return;
+        };
+        if self.locals.contains(&dest) {
+            bump(&counters.looped);
+            return;
+        }
+        // try_send: a full socket buffer drops this packet rather than stalling the
+        // other direction; late audio is no better than lost audio.
+        match self.sockets[out].try_send_to(packet, dest) {
+            Ok(_) if kind == Packet::Rtcp => bump(&counters.rtcp_forwarded),
+            Ok(_) => bump(&counters.rtp_forwarded),
+            Err(_) => bump(&counters.send_errors),
+        }
+    }
+
+    /// Where RTP for `side`'s phone goes: its latched source, else its SDP address.
+    fn rtp_destination(&self, side: usize) -> Option<SocketAddr> {
+        self.latches[rtp_socket(side)]
+            .addr()
+            .or(self.remotes[side].map(|r| r.rtp))
+    }
+
+    fn rtcp_destination(&self, side: usize) -> Option<SocketAddr> {
+        self.latches[rtcp_socket(side)]
+            .addr()
+            .or(self.remotes[side].map(|r| r.rtcp))
+    }
+}

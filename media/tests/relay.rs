@@ -1,0 +1,597 @@
+//! The relay over real loopback sockets: phones are plain UDP sockets on 127.0.0.1.
+//! Each test uses its own slice of ports below the Linux ephemeral range (32768+), so
+//! tests running in parallel, and the phones' own `:0` sockets, do not collide.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use media::relay::{Relay, RelayError, Session, Side};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const WAIT: Duration = Duration::from_secs(2);
+/// How long to listen before concluding that nothing arrives.
+const QUIET: Duration = Duration::from_millis(150);
+
+fn relay(first: u16, last: u16) -> Relay {
+    Relay::new(LOCALHOST, first..=last)
+}
+
+async fn phone() -> UdpSocket {
+    UdpSocket::bind((LOCALHOST, 0)).await.unwrap()
+}
+
+fn addr(s: &UdpSocket) -> SocketAddr {
+    s.local_addr().unwrap()
+}
+
+fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&0xdead_beefu32.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// An RTCP receiver report with no report blocks.
+fn rtcp_rr(ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 201, 0, 1];
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p
+}
+
+async fn send(from: &UdpSocket, packet: &[u8], to: SocketAddr) {
+    from.send_to(packet, to).await.unwrap();
+}
+
+async fn recv(on: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = [0u8; 2048];
+    let (n, src) = timeout(WAIT, on.recv_from(&mut buf))
+        .await
+        .expect("packet did not arrive")
+        .unwrap();
+    (buf[..n].to_vec(), src)
+}
+
+async fn assert_quiet(on: &UdpSocket) {
+    let mut buf = [0u8; 2048];
+    if let Ok(r) = timeout(QUIET, on.recv_from(&mut buf)).await {
+        panic!("unexpected packet: {r:?}");
+    }
+}
+
+/// Waits (bounded) until `cond` holds, for values the relay task publishes.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn relays(
+    from: &UdpSocket,
+    to_relay: SocketAddr,
+    on: &UdpSocket,
+    expected_src: SocketAddr,
+    packet: &[u8],
+) {
+    send(from, packet, to_relay).await;
+    let (got, src) = recv(on).await;
+    assert_eq!(got, packet);
+    assert_eq!(
+        src, expected_src,
+        "media must come from the relay port given to that phone"
+    );
+}
+
+#[tokio::test]
+async fn relays_both_ways_with_identical_payloads() {
+    let relay = relay(31000, 31009);
+    let s = relay.allocate().unwrap();
+    assert_eq!(s.local_rtp(Side::A).port() % 2, 0);
+    assert_eq!(
+        s.local_rtcp(Side::A).port(),
+        s.local_rtp(Side::A).port() + 1
+    );
+    assert_ne!(s.local_rtp(Side::A), s.local_rtp(Side::B));
+    let (a, b) = (phone().await, phone().await);
+    s.set_remote(Side::A, addr(&a), None, false);
+    s.set_remote(Side::B, addr(&b), None, false);
+    for seq in 0..20u16 {
+        let payload: Vec<u8> = (0..160).map(|i| (i as u16 ^ seq) as u8).collect();
+        relays(
+            &a,
+            s.local_rtp(Side::A),
+            &b,
+            s.local_rtp(Side::B),
+            &rtp(seq, &payload),
+        )
+        .await;
+        relays(
+            &b,
+            s.local_rtp(Side::B),
+            &a,
+            s.local_rtp(Side::A),
+            &rtp(seq + 1000, &payload),
+        )
+        .await;
+    }
+    eventually("counters", || {
+        s.forwarded(Side::A) == 20 && s.forwarded(Side::B) == 20
+    })
+    .await;
+    assert_eq!(s.latched(Side::A), Some(addr(&a)));
+    assert_eq!(s.latched(Side::B), Some(addr(&b)));
+}
+
+#[tokio::test]
+async fn latches_to_the_source_a_natted_phone_sends_from() {
+    let relay = relay(31010, 31019);
+    let s = relay.allocate().unwrap();
+    // Phone A announces one address (its private one) but its packets come from
+    // another (the NAT's mapping).
+    let (announced, natted, b) = (phone().await, phone().await, phone().await);
+    s.set_remote(Side::A, addr(&announced), None, false);
+    s.set_remote(Side::B, addr(&b), None, false);
+
+    // Before A sends anything, media for A goes to the announced address.
+    relays(
+        &b,
+        s.local_rtp(Side::B),
+        &announced,
+        s.local_rtp(Side::A),
+        &rtp(1, b"early"),
+    )
+    .await;
+    assert_eq!(s.latched(Side::A), None);
+
+    relays(
+        &natted,
+        s.local_rtp(Side::A),
+        &b,
+        s.local_rtp(Side::B),
+        &rtp(1, b"hello"),
+    )
+    .await;
+    eventually("latch", || s.latched(Side::A) == Some(addr(&natted))).await;
+
+    relays(
+        &b,
+        s.local_rtp(Side::B),
+        &natted,
+        s.local_rtp(Side::A),
+        &rtp(2, b"answer"),
+    )
+    .await;
+    assert_quiet(&announced).await;
+}
+
+#[tokio::test]
+async fn packets_from_a_stranger_are_dropped() {
+    let relay = relay(31070, 31079);
+    let s = relay.allocate().unwrap();
+    let (a, b, stranger) = (phone().await, phone().await, phone().await);
+    s.set_remote(Side::A, addr(&a), None, false);
+    s.set_remote(Side::B, addr(&b), None, false);
+    relays(
+        &a,
+        s.local_rtp(Side::A),
+        &b,
+        s.local_rtp(Side::B),
+        &rtp(1, b"mine"),
+    )
+    .await;
+
+    send(&stranger, &rtp(9, b"injected"), s.local_rtp(Side::A)).await;
+    assert_quiet(&b).await;
+    eventually("foreign counter", || {
+        s.counters(Side::A).foreign_source == 1
+    })
+    .await;
+    assert_eq!(s.latched(Side::A), Some(addr(&a)));
+    // B's media still goes to the real phone, not the stranger.
+    relays(
+        &b,
+        s.local_rtp(Side::B),
+        &a,
+        s.local_rtp(Side::A),
+        &rtp(1, b"reply"),
+    )
+    .await;
+    assert_quiet(&stranger).await;
+}
+
+#[tokio::test]
+async fn a_new_announced_address_relatches_at_once() {
+    let relay = relay(31080, 31089);
+    let s = relay.allocate().unwrap();
+    let (a1, a2, b) = (phone().await, phone().await, phone().await);
+    s.set_remote(Side::A, addr(&a1), None, false);
+    s.set_remote(Side::B, addr(&b), None, false);
+    relays(
+        &a1,
+        s.local_rtp(Side::A),
+        &b,
+        s.local_rtp(Side::B),
+        &rtp(1, b"one"),
+    )
+    .await;
+
+    // A transfer: side A is now another phone.
+    s.set_remote(Side::A, addr(&a2), None, false);
+    relays(
+        &b,
+        s.local_rtp(Side::B),
+        &a2,
+        s.local_rtp(Side::A),
+        &rtp(1, b"to new"),
+    )
+    .await;
+    relays(
+        &a2,
+        s.local_rtp(Side::A),
+        &b,
+        s.local_rtp(Side::B),
+        &rtp(500, b"two"),
+    )
+    .await;
+    eventually("relatch", || s.latched(Side::A) == Some(addr(&a2))).await;
+    // The old phone is a stranger now.
+    send(&a1, &rtp(2, b"old"), s.local_rtp(Side::A)).await;
+    assert_quiet(&b).await;
+}
+
+#[tokio::test]
+async fn rtcp_goes_between_the_rtcp_ports() {
+    let relay = relay(31020, 31029);
+    let s = relay.allocate().unwrap();
+    let (a_rtp, a_rtcp, b_rtp, b_rtcp) =
+        (phone().await, phone().await, phone().await, phone().await);
+    s.set_remote(Side::A, addr(&a_rtp), Some(addr(&a_rtcp)), false);
+    s.set_remote(Side::B, addr(&b_rtp), Some(addr(&b_rtcp)), false);
+
+    let rr = rtcp_rr(0x1111);
+    relays(
+        &a_rtcp,
+        s.local_rtcp(Side::A),
+        &b_rtcp,
+        s.local_rtcp(Side::B),
+        &rr,
+    )
+    .await;
+    let rr = rtcp_rr(0x2222);
+    relays(
+        &b_rtcp,
+        s.local_rtcp(Side::B),
+        &a_rtcp,
+        s.local_rtcp(Side::A),
+        &rr,
+    )
+    .await;
+    assert_quiet(&a_rtp).await;
+    assert_quiet(&b_rtp).await;
+    eventually("rtcp counters", || {
+        s.counters(Side::A).rtcp_forwarded == 1 && s.counters(Side::B).rtcp_forwarded == 1
+    })
+    .await;
+    assert_eq!(s.counters(Side::A).rtp_forwarded, 0);
+    // RTCP does not count as media activity, nor as RTP statistics.
+    assert_eq!(s.stats(Side::A).packets, 0);
+}
+
+#[tokio::test]
+async fn rtcp_mux_on_one_side_only() {
+    let relay = relay(31030, 31039);
+    let s = relay.allocate().unwrap();
+    let (a_rtp, a_rtcp, b) = (phone().await, phone().await, phone().await);
+    s.set_remote(Side::A, addr(&a_rtp), Some(addr(&a_rtcp)), false);
+    // B muxes: one socket for everything; the rtcp argument is ignored.
+    s.set_remote(
+        Side::B,
+        addr(&b),
+        Some("127.0.0.1:9".parse().unwrap()),
+        true,
+    );
+
+    // A's separate RTCP arrives at B on its RTP port, from B's relay RTP port.
+    let rr = rtcp_rr(0xa);
+    relays(
+        &a_rtcp,
+        s.local_rtcp(Side::A),
+        &b,
+        s.local_rtp(Side::B),
+        &rr,
+    )
+    .await;
+    // B's muxed RTCP is split out to A's RTCP port.
+    let rr = rtcp_rr(0xb);
+    relays(
+        &b,
+        s.local_rtp(Side::B),
+        &a_rtcp,
+        s.local_rtcp(Side::A),
+        &rr,
+    )
+    .await;
+    // RTP as usual.
+    relays(
+        &b,
+        s.local_rtp(Side::B),
+        &a_rtp,
+        s.local_rtp(Side::A),
+        &rtp(1, b"b"),
+    )
+    .await;
+    relays(
+        &a_rtp,
+        s.local_rtp(Side::A),
+        &b,
+        s.local_rtp(Side::B),
+        &rtp(1, b"a"),
+    )
+    .await;
+    assert_quiet(&a_rtp).await;
+    eventually("stats", || s.stats(Side::B).packets == 1).await;
+}
+
+#[tokio::test]
+async fn counters_and_stats_count() {
+    let relay = relay(31060, 31069);
+    let s = relay.allocate().unwrap();
+    let (a, b) = (phone().await, phone().await);
+    s.set_remote(Side::A, addr(&a), None, false);
+
+    // B's address is not known yet: A's media is measured but has nowhere to go.
+    for seq in 0..3 {
+        send(&a, &rtp(seq, b"x"), s.local_rtp(Side::A)).await;
+    }
+    eventually("no_destination", || s.counters(Side::A).no_destination == 3).await;
+    assert_eq!(s.forwarded(Side::A), 0);
+
+    s.set_remote(Side::B, addr(&b), None, false);
+    // Seq 3..10 with 6 missing: 6 forwarded, 1 lost.
+    for seq in (3..10).filter(|&q| q != 6) {
+        relays(
+            &a,
+            s.local_rtp(Side::A),
+            &b,
+            s.local_rtp(Side::B),
+            &rtp(seq, b"x"),
+        )
+        .await;
+    }
+    // Garbage is dropped and counted.
+    send(&a, b"\x00\x01hello", s.local_rtp(Side::A)).await;
+    send(&a, &[0x80, 0, 0, 1, 0, 0, 0, 0], s.local_rtp(Side::A)).await;
+    assert_quiet(&b).await;
+    eventually("counters", || s.counters(Side::A).invalid == 2).await;
+
+    let c = s.counters(Side::A);
+    assert_eq!(c.rtp_received, 9);
+    assert_eq!(c.rtp_forwarded, 6);
+    assert_eq!(s.forwarded(Side::A), 6);
+    assert_eq!(c.no_destination, 3);
+    assert_eq!(c.send_errors, 0);
+    let st = s.stats(Side::A);
+    assert_eq!(st.packets, 9);
+    assert_eq!(st.bytes, 9 * 13);
+    assert_eq!(st.expected, 10);
+    assert_eq!(st.lost, 1);
+    assert_eq!(st.max_seq_gap, 1);
+    assert!(st.jitter_ms >= 0.0);
+    assert_eq!(s.stats(Side::B).packets, 0);
+    assert!(s.idle_for() < WAIT);
+}
+
+#[tokio::test]
+async fn idle_for_grows_without_rtp() {
+    let relay = relay(31110, 31119);
+    let s = relay.allocate().unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(s.idle_for() >= Duration::from_millis(50));
+    let a = phone().await;
+    s.set_remote(Side::A, addr(&a), None, false);
+    send(&a, &rtp(1, b"x"), s.local_rtp(Side::A)).await;
+    eventually("activity", || s.idle_for() < Duration::from_millis(50)).await;
+}
+
+#[tokio::test]
+async fn a_session_pointed_at_itself_does_not_loop() {
+    let relay = relay(31120, 31129);
+    let s = relay.allocate().unwrap();
+    let a = phone().await;
+    s.set_remote(Side::A, addr(&a), None, false);
+    s.set_remote(Side::B, s.local_rtp(Side::A), None, false);
+    send(&a, &rtp(1, b"x"), s.local_rtp(Side::A)).await;
+    eventually("looped", || s.counters(Side::A).looped == 1).await;
+    assert_quiet(&a).await;
+    assert_eq!(s.counters(Side::A).looped, 1);
+}
+
+#[tokio::test]
+async fn ports_return_on_drop_and_are_reusable() {
+    let relay = relay(31040, 31047); // four pairs: two sessions
+    assert_eq!(relay.capacity(), 4);
+    let s1 = relay.allocate().unwrap();
+    let s2 = relay.allocate().unwrap();
+    assert_eq!(relay.ports_in_use(), 4);
+    assert!(matches!(relay.allocate(), Err(RelayError::Exhausted(_))));
+    let first_ports = [s1.local_rtp(Side::A), s1.local_rtp(Side::B)];
+    drop(s1);
+    drop(s2);
+    eventually("ports back", || relay.ports_in_use() == 0).await;
+
+    // Both sessions' worth again, so the freed ports are bound anew.
+    let s3 = relay.allocate().unwrap();
+    let s4 = relay.allocate().unwrap();
+    let all: Vec<_> = [&s3, &s4]
+        .iter()
+        .flat_map(|s| [s.local_rtp(Side::A), s.local_rtp(Side::B)])
+        .collect();
+    assert!(first_ports.iter().all(|p| all.contains(p)));
+    // And they relay.
+    let (a, b) = (phone().await, phone().await);
+    s4.set_remote(Side::A, addr(&a), None, false);
+    s4.set_remote(Side::B, addr(&b), None, false);
+    relays(
+        &a,
+        s4.local_rtp(Side::A),
+        &b,
+        s4.local_rtp(Side::B),
+        &rtp(1, b"again"),
+    )
+    .await;
+    drop((s3, s4));
+    eventually("ports back", || relay.ports_in_use() == 0).await;
+}
+
+#[tokio::test]
+async fn a_dropped_session_stops_relaying() {
+    let relay = relay(31130, 31139);
+    let s = relay.allocate().unwrap();
+    let (a, b) = (phone().await, phone().await);
+    s.set_remote(Side::A, addr(&a), None, false);
+    s.set_remote(Side::B, addr(&b), None, false);
+    let to = s.local_rtp(Side::A);
+    relays(&a, to, &b, s.local_rtp(Side::B), &rtp(1, b"x")).await;
+    drop(s);
+    eventually("ports back", || relay.ports_in_use() == 0).await;
+    // The port is closed: the send succeeds (UDP) but nothing is relayed.
+    let _ = a.send_to(&rtp(2, b"y"), to).await;
+    assert_quiet(&b).await;
+}
+
+#[tokio::test]
+async fn exhaustion_is_an_error_and_releases_what_it_took() {
+    let tiny = relay(31050, 31053); // two pairs: one session
+    let s = tiny.allocate().unwrap();
+    match tiny.allocate() {
+        Err(e @ RelayError::Exhausted(_)) => {
+            assert_eq!(e.to_string(), "no free RTP ports in 31050-31053")
+        }
+        other => panic!("expected exhaustion, got {other:?}"),
+    }
+    assert_eq!(tiny.ports_in_use(), 2);
+    drop(s);
+
+    let one_pair = relay(31054, 31055);
+    assert!(matches!(one_pair.allocate(), Err(RelayError::Exhausted(_))));
+    assert_eq!(one_pair.ports_in_use(), 0);
+    assert!(matches!(
+        relay(31057, 31057).allocate(),
+        Err(RelayError::Exhausted(_))
+    ));
+}
+
+#[tokio::test]
+async fn pairs_in_use_elsewhere_are_skipped() {
+    // Another program holds 31140; its pair is skipped.
+    let squatter = std::net::UdpSocket::bind((LOCALHOST, 31140)).unwrap();
+    let relay = relay(31140, 31145);
+    let s = relay.allocate().unwrap();
+    let ports = [s.local_rtp(Side::A).port(), s.local_rtp(Side::B).port()];
+    assert_eq!(ports, [31142, 31144]);
+    assert_eq!(relay.ports_in_use(), 2);
+    drop(squatter);
+}
+
+#[tokio::test]
+async fn binding_an_address_this_host_lacks_is_an_io_error() {
+    // TEST-NET-1 is never a local address.
+    let relay = Relay::new("192.0.2.1".parse().unwrap(), 31150..=31159);
+    assert!(matches!(relay.allocate(), Err(RelayError::Io(_))));
+    assert_eq!(relay.ports_in_use(), 0);
+}
+
+#[tokio::test]
+async fn advertised_address_goes_in_sdp() {
+    let public: IpAddr = "203.0.113.50".parse().unwrap();
+    let relay = Relay::with_advertised(LOCALHOST, public, 31160..=31169);
+    let s = relay.allocate().unwrap();
+    assert_eq!(s.local_rtp(Side::A).ip(), public);
+    assert_eq!(s.local_rtp(Side::B).ip(), public);
+}
+
+#[test]
+fn allocate_needs_a_runtime() {
+    let relay = relay(31170, 31179);
+    assert!(matches!(relay.allocate(), Err(RelayError::NoRuntime)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sessions_on_a_multi_thread_runtime() {
+    let relay = relay(31200, 31299);
+    let mut sessions: Vec<(Session, UdpSocket, UdpSocket)> = Vec::new();
+    for _ in 0..10 {
+        let s = relay.allocate().unwrap();
+        let (a, b) = (phone().await, phone().await);
+        s.set_remote(Side::A, addr(&a), None, false);
+        s.set_remote(Side::B, addr(&b), None, false);
+        sessions.push((s, a, b));
+    }
+    assert_eq!(relay.ports_in_use(), 20);
+    for seq in 0..10u16 {
+        for (s, a, b) in &sessions {
+            relays(
+                a,
+                s.local_rtp(Side::A),
+                b,
+                s.local_rtp(Side::B),
+                &rtp(seq, b"a"),
+            )
+            .await;
+            relays(
+                b,
+                s.local_rtp(Side::B),
+                a,
+                s.local_rtp(Side::A),
+                &rtp(seq, b"b"),
+            )
+            .await;
+        }
+    }
+    for (s, _, _) in &sessions {
+        eventually("stats", || {
+            s.stats(Side::A).packets == 10 && s.stats(Side::B).packets == 10
+        })
+        .await;
+        assert_eq!(s.stats(Side::A).lost, 0);
+    }
+    drop(sessions);
+    eventually("ports back", || relay.ports_in_use() == 0).await;
+}
+
+#[tokio::test]
+async fn ipv6_loopback() {
+    let Ok(probe) = UdpSocket::bind("[::1]:0").await else {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    };
+    let relay = Relay::new("::1".parse().unwrap(), 31180..=31189);
+    let s = relay.allocate().unwrap();
+    assert!(s.local_rtp(Side::A).is_ipv6());
+    let b = UdpSocket::bind("[::1]:0").await.unwrap();
+    s.set_remote(Side::A, addr(&probe), None, false);
+    s.set_remote(Side::B, addr(&b), None, false);
+    relays(
+        &probe,
+        s.local_rtp(Side::A),
+        &b,
+        s.local_rtp(Side::B),
+        &rtp(1, b"v6"),
+    )
+    .await;
+    relays(
+        &b,
+        s.local_rtp(Side::B),
+        &probe,
+        s.local_rtp(Side::A),
+        &rtp(1, b"v6"),
+    )
+    .await;
+}
