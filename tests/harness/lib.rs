@@ -14,7 +14,7 @@ pub mod switch;
 pub use baresip::{Baresip, BaresipOptions};
 pub use net::{TestNet, UdpClient};
 pub use postgres::Postgres;
-pub use sipp::{Sipp, SippRun};
+pub use sipp::{RunningSipp, Sipp, SippRun};
 pub use switch::{DEFAULT_DIALPLAN, Database, Switch, SwitchOptions};
 
 use std::path::PathBuf;

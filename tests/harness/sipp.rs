@@ -88,6 +88,11 @@ impl Sipp {
     }
 
     pub fn run(self) -> SippRun {
+        self.spawn().wait()
+    }
+
+    /// Starts SIPp in the background (a callee waiting for its INVITE).
+    pub fn spawn(self) -> RunningSipp {
         let dir = tempfile::tempdir().expect("temp dir");
         let msg = dir.path().join("messages.log");
         let err = dir.path().join("errors.log");
@@ -134,12 +139,47 @@ impl Sipp {
             }
             s
         });
-        let status = wait_bounded(&mut child, Duration::from_secs(60));
+        RunningSipp {
+            child,
+            reader,
+            dir,
+            msg,
+            err,
+        }
+    }
+}
+
+/// A SIPp process started with [`Sipp::spawn`]; killed if dropped unfinished.
+pub struct RunningSipp {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<String>,
+    /// Holds SIPp's working directory until the run is collected.
+    #[allow(dead_code)]
+    dir: tempfile::TempDir,
+    msg: PathBuf,
+    err: PathBuf,
+}
+
+impl RunningSipp {
+    /// Waits (at most 60 s) for SIPp to finish and collects its traces.
+    pub fn wait(mut self) -> SippRun {
+        let status = wait_bounded(&mut self.child, Duration::from_secs(60));
         SippRun {
             code: status.and_then(|s| s.code()),
-            stdout: reader.join().unwrap_or_default(),
-            messages: std::fs::read_to_string(&msg).unwrap_or_default(),
-            errors: std::fs::read_to_string(&err).unwrap_or_default(),
+            stdout: std::mem::replace(&mut self.reader, std::thread::spawn(String::new))
+                .join()
+                .unwrap_or_default(),
+            messages: std::fs::read_to_string(&self.msg).unwrap_or_default(),
+            errors: std::fs::read_to_string(&self.err).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for RunningSipp {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `softswitch` command line. Every error reaches the user as one line on stderr
 //! and a non-zero exit; usage errors come from clap (exit 2), everything else exits 1.
 
+mod cdr;
 mod dialplan_cmd;
 mod registrations;
 
@@ -37,6 +38,17 @@ pub enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// One JSON object per binding instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call detail records, oldest first.
+    Cdr {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// How many of the most recent calls.
+        #[arg(long, default_value_t = 20)]
+        last: u32,
+        /// One JSON object per call instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -80,6 +92,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(registrations::print(&config, json))?;
+            Ok(0)
+        }
+        Command::Cdr { config, last, json } => {
+            let config = load_config(&config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(cdr::print(&config, last, json))?;
             Ok(0)
         }
         Command::Dialplan { command } => dialplan_cmd::run(command),

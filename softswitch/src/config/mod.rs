@@ -47,6 +47,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub dialplan: DialplanConfig,
+    #[serde(default)]
+    pub rtp: RtpConfig,
     #[serde(default, rename = "endpoint")]
     pub endpoints: Vec<EndpointConfig>,
     /// The directory of the config file; relative paths resolve against it.
@@ -271,6 +273,51 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// The media relay: where it binds and which ports it may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtpConfig {
+    /// Address the relay binds and announces in SDP (default: the first SIP listen address).
+    #[serde(default)]
+    pub address: Option<IpAddr>,
+    /// `"LOW-HIGH"`: RTP takes even ports, RTCP the odd one above.
+    #[serde(default = "default_rtp_ports")]
+    pub ports: Spanned<String>,
+    /// Seconds without RTP from either phone before an answered call is hung up.
+    #[serde(default = "default_media_timeout")]
+    pub media_timeout: u64,
+}
+
+fn default_rtp_ports() -> Spanned<String> {
+    Spanned::new(0..0, "10000-20000".into())
+}
+fn default_media_timeout() -> u64 {
+    60
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            address: None,
+            ports: default_rtp_ports(),
+            media_timeout: default_media_timeout(),
+        }
+    }
+}
+
+impl RtpConfig {
+    /// The port range, already validated by [`Config::parse`].
+    pub fn port_range(&self) -> std::ops::RangeInclusive<u16> {
+        parse_port_range(self.ports.get_ref()).unwrap_or(10000..=20000)
+    }
+}
+
+fn parse_port_range(s: &str) -> Option<std::ops::RangeInclusive<u16>> {
+    let (lo, hi) = s.split_once('-')?;
+    let (lo, hi): (u16, u16) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+    (lo >= 1024 && lo < hi && hi - lo >= 3).then_some(lo..=hi)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DialplanConfig {
@@ -394,6 +441,16 @@ impl Config {
                 ));
             }
         }
+        if parse_port_range(config.rtp.ports.get_ref()).is_none() {
+            let span = config.rtp.ports.span();
+            return Err(located(
+                (span.end > 0).then_some(span),
+                format!(
+                    "[rtp] ports `{}` must be LOW-HIGH with 1024 <= LOW < HIGH and room for two port pairs",
+                    config.rtp.ports.get_ref()
+                ),
+            ));
+        }
         if !matches!(
             config.database.sqlite_synchronous.as_str(),
             "full" | "normal"
@@ -404,6 +461,11 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// The address the media relay binds and announces.
+    pub fn rtp_address(&self) -> IpAddr {
+        self.rtp.address.unwrap_or(self.sip.listen[0].addr.ip())
     }
 
     /// Resolves a path from the config file against the file's directory.

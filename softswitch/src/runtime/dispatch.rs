@@ -17,7 +17,7 @@ use super::Node;
 use super::shard::ShardState;
 
 /// Methods this node accepts, for Allow headers.
-pub const ALLOW: &str = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE";
+pub const ALLOW: &str = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO";
 /// Option tags we support; others in Require get 420 (RFC 3261 §8.2.2.3).
 pub const SUPPORTED: &[&str] = &["path"];
 
@@ -35,8 +35,8 @@ impl Node {
                 msg,
                 source,
             } => self.on_request(idx, st, key, msg, source, now),
-            // An ACK outside any transaction belongs to a dialog; there are none yet.
-            TuEvent::Request { key: None, .. } => {}
+            // An ACK outside any transaction belongs to a dialog.
+            TuEvent::Request { key: None, msg, .. } => self.on_call_ack(st, &msg),
             TuEvent::Unmatchable { msg, source } => {
                 let rejection = validate_request(&msg)
                     .err()
@@ -53,9 +53,16 @@ impl Node {
                 .finish();
                 st.layer.send_stateless(source, bytes);
             }
-            TuEvent::Response { .. } | TuEvent::StrayResponse { .. } => {}
-            TuEvent::Timeout { key } => tracing::debug!(?key, "transaction timed out"),
-            TuEvent::TransportError { key } => tracing::debug!(?key, "transport error"),
+            TuEvent::Response { key, msg } => {
+                self.on_call_response(idx, st, key, msg, now);
+            }
+            TuEvent::StrayResponse { msg, .. } => self.on_stray_response(st, &msg),
+            TuEvent::Timeout { key } | TuEvent::TransportError { key } => {
+                tracing::debug!(?key, "transaction timed out or could not be sent");
+                if let crate::sip::transaction::TxKey::Client(k) = &key {
+                    self.on_call_client_failure(idx, st, k, now);
+                }
+            }
         }
     }
 
@@ -100,7 +107,13 @@ impl Node {
             );
             return;
         }
-        match heads.cseq.method.clone() {
+        let method = heads.cseq.method.clone();
+        let in_dialog = (has_to_tag(&msg) || method == Method::Cancel)
+            && st
+                .calls
+                .by_call_id(msg.call_id().unwrap_or_default())
+                .is_some();
+        match method {
             Method::Register => self.on_register(idx, st, key, &msg, &heads, source, now),
             Method::Options => {
                 let headers = [
@@ -110,20 +123,16 @@ impl Node {
                 ];
                 self.respond(st, &key, &msg, source, 200, "OK", &headers, now);
             }
-            Method::Invite => {
-                // Calls are not routed yet: say so rather than leave the caller ringing.
-                self.respond(
-                    st,
-                    &key,
-                    &msg,
-                    source,
-                    480,
-                    "Temporarily Unavailable",
-                    &[],
-                    now,
-                );
+            Method::Invite if !has_to_tag(&msg) => self.on_invite(idx, st, key, msg, source, now),
+            _ if in_dialog => {
+                self.on_call_request(idx, st, key, msg, source, now);
             }
-            Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::Prack => {
+            Method::Invite
+            | Method::Bye
+            | Method::Cancel
+            | Method::Info
+            | Method::Update
+            | Method::Prack => {
                 self.respond(
                     st,
                     &key,
@@ -316,6 +325,10 @@ impl Node {
             tracing::debug!(error = %e, status, "response not sent");
         }
     }
+}
+
+fn has_to_tag(msg: &Message) -> bool {
+    msg.to_header().is_ok_and(|t| t.tag().is_some())
 }
 
 /// Headers of a 200 to REGISTER: every current binding (RFC 3261 §10.3 step 8), the

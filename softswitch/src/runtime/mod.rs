@@ -2,6 +2,7 @@
 //! database writer and the periodic sweeps, and feeds every message through the
 //! transaction layer to the dispatcher. The only module that reads the clock.
 
+mod calls;
 mod dispatch;
 mod shard;
 
@@ -43,6 +44,12 @@ pub struct Node {
     pub writer: Writer,
     shards: Vec<Shard>,
     transports: Transports,
+    /// The media relay every call is anchored on.
+    pub relay: media::relay::Relay,
+    pub astdb: crate::store::astdb::PersistentDb,
+    /// The runtime, for work started from non-async code under a shard lock.
+    rt: tokio::runtime::Handle,
+    call_seq: std::sync::atomic::AtomicU64,
 }
 
 /// Hands received messages to the node.
@@ -83,6 +90,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .context("cannot load registrations")?;
     let restored = bindings.len();
     registrar.location.load(bindings);
+    let astdb = crate::store::astdb::PersistentDb::open(store.clone())
+        .await
+        .context("cannot load the AstDB")?;
+    let relay = media::relay::Relay::new(config.rtp_address(), config.rtp.port_range());
 
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
@@ -122,6 +133,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             udp,
             connections: connections.clone(),
         },
+        relay,
+        astdb,
+        rt: tokio::runtime::Handle::current(),
+        call_seq: std::sync::atomic::AtomicU64::new(1),
         config,
     });
 
@@ -261,7 +276,7 @@ impl Node {
         while let Some(t) = st.layer.poll_transmit() {
             out.push(t);
         }
-        let next = st.layer.poll_timeout();
+        let next = st.next_deadline();
         if next.is_some() && st.armed.is_none_or(|armed| next < Some(armed)) {
             st.armed = next;
             self.shards[idx].wake.notify_one();
@@ -305,6 +320,8 @@ async fn timer_loop(node: Arc<Node>, idx: usize) {
             let mut st = shard.lock();
             st.layer.handle_timeout(now);
             st.armed = None;
+            node.pump(idx, &mut st, now, &mut out);
+            node.on_call_timers(idx, &mut st, now);
             node.pump(idx, &mut st, now, &mut out);
         }
         node.flush(out);

@@ -7,10 +7,13 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
+use crate::call::CallTable;
 use crate::sip::transaction::{TimerConfig, TransactionLayer};
 
 pub struct ShardState {
     pub layer: TransactionLayer,
+    /// The calls whose Call-IDs hash here (outbound legs are given such Call-IDs).
+    pub calls: CallTable,
     /// The deadline the timer task sleeps until.
     pub armed: Option<Instant>,
 }
@@ -25,6 +28,7 @@ impl Shard {
         Shard {
             state: Mutex::new(ShardState {
                 layer: TransactionLayer::new(timers),
+                calls: CallTable::default(),
                 armed: None,
             }),
             wake: Notify::new(),
@@ -35,6 +39,16 @@ impl Shard {
         // A panic while holding the lock would be a bug; keep serving rather than
         // poisoning every later call.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ShardState {
+    /// The earliest deadline of the transactions and the calls.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.layer.poll_timeout(), self.calls.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 //! not `query!`). Nothing here is on a per-packet path; registrations reach it through
 //! the group-commit [`writer`].
 
+pub mod astdb;
+pub mod cdr;
 mod location;
 pub mod writer;
 

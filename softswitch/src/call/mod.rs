@@ -1,0 +1,296 @@
+//! The call agent's state: one [`Call`] per inbound INVITE, its inbound leg toward the
+//! caller, the outbound legs a `Dial` creates, and the interpreter running its
+//! dialplan. All of it lives in the shard that owns the caller's Call-ID; outbound legs
+//! get Call-IDs that hash to the same shard, so one lock covers a whole call.
+
+pub mod messages;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::sip::transaction::{ClientKey, Peer, ServerKey};
+use crate::sip::wire::Message;
+
+/// The caller's side: we are its UAS.
+#[derive(Debug)]
+pub struct Inbound {
+    pub call_id: String,
+    pub invite: Message,
+    pub key: ServerKey,
+    /// Where the INVITE came from; requests to the caller go back there (NAT).
+    pub source: Peer,
+    pub local_tag: String,
+    /// The caller's From (with its tag): the To of our requests to it.
+    pub remote_from: String,
+    /// The caller's To plus our tag: the From of our requests to it.
+    pub local_to: String,
+    /// The caller's Contact URI: the Request-URI of our requests to it.
+    pub remote_target: String,
+    pub local_cseq: u32,
+    /// A final response has been sent to the INVITE.
+    pub final_sent: bool,
+    /// Our 2xx, re-sent until the caller's ACK arrives (RFC 3261 §13.3.1.4).
+    pub ok: Option<Bytes>,
+    pub ok_acked: bool,
+    /// The caller has hung up (BYE or CANCEL).
+    pub gone: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegState {
+    Calling,
+    Early,
+    Answered,
+    Failed(u16),
+    Cancelled,
+    Ended,
+}
+
+/// One outgoing INVITE of a Dial: we are its UAC.
+#[derive(Debug)]
+pub struct Outbound {
+    pub call_id: String,
+    pub dialed: String,
+    pub channel: String,
+    /// Our From header value, with our tag.
+    pub from: String,
+    /// The To header value without a tag (the callee's adds one).
+    pub to: String,
+    pub remote_tag: Option<String>,
+    /// Request-URI of the INVITE (the registered contact).
+    pub target: String,
+    /// The callee's Contact from its answer: Request-URI of later requests.
+    pub remote_target: Option<String>,
+    pub peer: Peer,
+    pub invite: Bytes,
+    pub branch: String,
+    pub key: ClientKey,
+    pub cseq: u32,
+    pub state: LegState,
+}
+
+impl Outbound {
+    /// The To of in-dialog requests: the callee's To with its tag.
+    pub fn dialog_to(&self) -> String {
+        match &self.remote_tag {
+            Some(t) => format!("{};tag={t}", self.to),
+            None => self.to.clone(),
+        }
+    }
+}
+
+/// Which side of the call a message or request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Caller,
+    Callee(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The dialplan runs; no answer yet.
+    Setup,
+    /// Answered (by the dialplan or a Dial leg).
+    Answered,
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The Dial's ring timeout.
+    DialTimeout,
+    /// Re-send our 2xx to the caller; the value is the next interval in ms.
+    Resend2xx(u64),
+    /// No ACK for our 2xx within 64*T1: the call is torn down.
+    AckTimeout,
+    /// `Wait()` and other timed actions end.
+    Resume,
+    /// Check the relay for silence.
+    MediaCheck,
+}
+
+/// A relayed in-dialog request waiting for the other side's final response.
+#[derive(Debug)]
+pub struct Relayed {
+    pub server_key: ServerKey,
+    pub request: Message,
+    pub from: Side,
+    pub source: Peer,
+}
+
+/// A running Dial.
+#[derive(Debug)]
+pub struct DialRun {
+    pub started: Instant,
+    pub ring_at: Option<Instant>,
+    pub answered_at: Option<Instant>,
+    pub continue_on_callee_hangup: bool,
+    /// Causes of legs that could not even be created (no registration, bad target).
+    pub failed_causes: Vec<u16>,
+}
+
+pub struct Call {
+    pub id: u64,
+    pub uniqueid: String,
+    pub a: Inbound,
+    pub legs: Vec<Outbound>,
+    /// The answered outbound leg.
+    pub bridged: Option<usize>,
+    pub interp: dialplan::Interpreter,
+    pub relay: Option<media::relay::Session>,
+    /// The caller's offer, kept to offer it to every outbound leg.
+    pub offer: Option<media::sdp::Sdp>,
+    pub phase: Phase,
+    pub timers: Vec<(Instant, Timer)>,
+    pub dial: Option<DialRun>,
+    /// Waiting for `Resume::Done` after a timed action.
+    pub waiting: bool,
+    pub relayed: HashMap<ClientKey, Relayed>,
+    pub sdp_version: u64,
+    pub cdr: CdrDraft,
+}
+
+/// What the CDR needs, gathered as the call goes.
+#[derive(Debug, Clone, Default)]
+pub struct CdrDraft {
+    pub start_ms: i64,
+    pub answer_ms: Option<i64>,
+    pub src: String,
+    pub dst: String,
+    pub dcontext: String,
+    pub clid: String,
+    pub dstchannel: String,
+    pub lastapp: String,
+    pub disposition: Option<&'static str>,
+    pub sip_status: Option<u16>,
+    pub hangup_cause: Option<u16>,
+}
+
+impl Call {
+    pub fn arm(&mut self, at: Instant, timer: Timer) {
+        self.timers.push((at, timer));
+    }
+
+    pub fn disarm(&mut self, timer: Timer) {
+        self.timers.retain(|(_, t)| *t != timer);
+    }
+
+    pub fn disarm_resend(&mut self) {
+        self.timers
+            .retain(|(_, t)| !matches!(t, Timer::Resend2xx(_) | Timer::AckTimeout));
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.iter().map(|(at, _)| *at).min()
+    }
+
+    /// Removes and returns the timers due at `now`.
+    pub fn due(&mut self, now: Instant) -> Vec<Timer> {
+        let mut due = Vec::new();
+        self.timers.retain(|(at, t)| {
+            if *at <= now {
+                due.push(*t);
+                false
+            } else {
+                true
+            }
+        });
+        due
+    }
+
+    pub fn leg_by_call_id(&self, call_id: &str) -> Option<usize> {
+        self.legs.iter().position(|l| l.call_id == call_id)
+    }
+
+    /// Legs still ringing or trying.
+    pub fn pending_legs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.legs
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches!(l.state, LegState::Calling | LegState::Early))
+            .map(|(i, _)| i)
+    }
+}
+
+/// How a client transaction relates to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientUse {
+    /// The INVITE of outbound leg `n`.
+    Invite(usize),
+    /// A relayed in-dialog request (look it up in `Call::relayed`).
+    Relayed,
+    /// BYE/CANCEL we originated: the response only ends the transaction.
+    Own,
+}
+
+/// The calls of one shard, with the indexes that route messages to them.
+#[derive(Default)]
+pub struct CallTable {
+    calls: HashMap<u64, Call>,
+    by_call_id: HashMap<String, u64>,
+    by_client: HashMap<ClientKey, (u64, ClientUse)>,
+}
+
+impl CallTable {
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Takes a call out to work on it; [`CallTable::put`] returns it.
+    pub fn take(&mut self, id: u64) -> Option<Call> {
+        self.calls.remove(&id)
+    }
+
+    /// Puts a call back, or forgets it and its indexes when it has ended.
+    pub fn put(&mut self, call: Call) {
+        if call.phase == Phase::Ended && call.relayed.is_empty() {
+            self.by_call_id.retain(|_, id| *id != call.id);
+            self.by_client.retain(|_, (id, _)| *id != call.id);
+            return;
+        }
+        self.calls.insert(call.id, call);
+    }
+
+    pub fn index_call_id(&mut self, call_id: &str, id: u64) {
+        self.by_call_id.insert(call_id.to_owned(), id);
+    }
+
+    pub fn index_client(&mut self, key: ClientKey, id: u64, what: ClientUse) {
+        self.by_client.insert(key, (id, what));
+    }
+
+    pub fn by_call_id(&self, call_id: &str) -> Option<u64> {
+        self.by_call_id.get(call_id).copied()
+    }
+
+    pub fn by_client(&mut self, key: &ClientKey, keep: bool) -> Option<(u64, ClientUse)> {
+        if keep {
+            self.by_client.get(key).copied()
+        } else {
+            self.by_client.remove(key)
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.calls.values().filter_map(Call::next_deadline).min()
+    }
+
+    /// Calls with a timer due at `now`.
+    pub fn due(&self, now: Instant) -> Vec<u64> {
+        self.calls
+            .values()
+            .filter(|c| c.next_deadline().is_some_and(|d| d <= now))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Call> {
+        self.calls.values()
+    }
+}

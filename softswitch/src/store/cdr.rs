@@ -1,0 +1,54 @@
+//! Call detail records: one row per call, answered or not.
+
+use serde::Serialize;
+
+use super::{Store, StoreError, on_pool};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Cdr {
+    pub uniqueid: String,
+    pub node: String,
+    /// Unix milliseconds.
+    pub start_at: i64,
+    pub answer_at: Option<i64>,
+    pub end_at: i64,
+    pub duration: i64,
+    pub billsec: i64,
+    pub src: String,
+    pub dst: String,
+    pub dcontext: String,
+    pub clid: String,
+    pub dstchannel: String,
+    pub lastapp: String,
+    pub disposition: String,
+    pub hangup_cause: i64,
+    pub sip_status: Option<i64>,
+    /// JSON object with each leg's media counters.
+    pub media: String,
+}
+
+impl Store {
+    pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO cdr (uniqueid, node, start_at, answer_at, end_at, duration, billsec, src, dst, \
+             dcontext, clid, dstchannel, lastapp, disposition, hangup_cause, sip_status, media) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+            .bind(&c.uniqueid).bind(&c.node).bind(c.start_at).bind(c.answer_at).bind(c.end_at)
+            .bind(c.duration).bind(c.billsec).bind(&c.src).bind(&c.dst).bind(&c.dcontext)
+            .bind(&c.clid).bind(&c.dstchannel).bind(&c.lastapp).bind(&c.disposition)
+            .bind(c.hangup_cause).bind(c.sip_status).bind(&c.media)
+            .execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The newest `limit` records, oldest first.
+    pub async fn recent_cdrs(&self, limit: i64) -> Result<Vec<Cdr>, StoreError> {
+        let mut rows: Vec<Cdr> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT uniqueid, node, start_at, answer_at, end_at, duration, billsec, src, dst, dcontext, \
+             clid, dstchannel, lastapp, disposition, hangup_cause, sip_status, media \
+             FROM cdr ORDER BY start_at DESC, uniqueid DESC LIMIT $1")
+            .bind(limit).fetch_all(pool).await)?;
+        rows.reverse();
+        Ok(rows)
+    }
+}

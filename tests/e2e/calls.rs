@@ -1,0 +1,335 @@
+//! Calls through the dialplan with SIPp phones on both ends: the caller authenticates,
+//! the dialplan Dials the callee's registered contact, and the media is anchored on
+//! the switch's relay. Each case checks the signalling both phones saw and the CDR.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use softswitch_e2e::net::status_of;
+use softswitch_e2e::process::wait_until;
+use softswitch_e2e::{RunningSipp, Sipp, Switch, SwitchOptions, TestNet, UdpClient, scenario};
+
+const PLAN: &str = "\
+[internal]
+exten => _100X,1,Dial(SIP/${EXTEN},10)
+ same => n,Hangup()
+exten => 2000,1,Dial(SIP/1002&SIP/1003,10)
+ same => n,Hangup()
+exten => 4000,1,Dial(SIP/1002,1)
+ same => n,Hangup()
+exten => 3000,1,Busy()
+";
+
+fn switch(net: &TestNet) -> Switch {
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.dialplan = PLAN.into();
+    Switch::start(opts)
+}
+
+fn phone(net: &TestNet, host: u8) -> SocketAddr {
+    SocketAddr::new(net.ip(host).into(), 5070)
+}
+
+/// Registers `user` from `addr`, where its SIPp callee will then listen.
+fn register(sw: &Switch, addr: SocketAddr, user: &str) {
+    let run = Sipp::new(scenario("register.xml"), addr, sw.sip_addr())
+        .user(user, &format!("secret{user}"))
+        .key("expires", "600")
+        .run();
+    assert!(run.succeeded(), "{user} did not register: {run}");
+}
+
+fn callee(sw: &Switch, addr: SocketAddr, file: &str) -> RunningSipp {
+    Sipp::new(scenario(file), addr, sw.sip_addr())
+        .arg("-rtp_echo")
+        .arg("-mi")
+        .arg(addr.ip().to_string())
+        .arg("-mp")
+        .arg("6000")
+        .spawn()
+}
+
+/// One second of a 440 Hz tone as raw G.711 µ-law, what SIPp streams as PCMU.
+fn tone_file(dir: &std::path::Path) -> PathBuf {
+    fn ulaw(sample: i16) -> u8 {
+        const BIAS: i32 = 0x84;
+        let mut s = sample as i32;
+        let sign = if s < 0 {
+            s = -s;
+            0x80
+        } else {
+            0
+        };
+        let s = (s + BIAS).min(32635);
+        let exponent = (7
+            - ((s << 1) as u32 | 1)
+                .leading_zeros()
+                .saturating_sub(16)
+                .min(7)) as i32;
+        let exponent = exponent.clamp(0, 7);
+        let mantissa = (s >> (exponent + 3)) & 0x0f;
+        !(sign | (exponent << 4) as u8 | mantissa as u8)
+    }
+    let bytes: Vec<u8> = (0..8000)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            ulaw((8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16)
+        })
+        .collect();
+    let path = dir.join("tone.ulaw");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn caller(sw: &Switch, net: &TestNet, file: &str, dialed: &str) -> Sipp {
+    let dir = sw.dir.path();
+    // SIPp expands no keywords inside <exec>: the audio file is written in.
+    let text = std::fs::read_to_string(scenario(file))
+        .unwrap()
+        .replace("[audio]", tone_file(dir).to_str().unwrap());
+    let path = dir.join(file);
+    std::fs::write(&path, text).unwrap();
+    Sipp::new(&path, phone(net, 2), sw.sip_addr())
+        .arg("-s")
+        .arg(dialed)
+        .arg("-au")
+        .arg("1001")
+        .arg("-ap")
+        .arg("secret1001")
+        .key("caller", "1001")
+        .arg("-mi")
+        .arg(net.ip(2).to_string())
+        .arg("-mp")
+        .arg("7000")
+}
+
+/// A refused call: the template's `[final]` is the status the caller must get.
+fn refused(sw: &Switch, net: &TestNet, dialed: &str, status: u16) -> softswitch_e2e::SippRun {
+    let text = std::fs::read_to_string(scenario("call_caller_refused.xml"))
+        .unwrap()
+        .replace("[final]", &status.to_string());
+    let path = sw.dir.path().join(format!("refused_{status}.xml"));
+    std::fs::write(&path, text).unwrap();
+    Sipp::new(&path, phone(net, 2), sw.sip_addr())
+        .arg("-s")
+        .arg(dialed)
+        .arg("-au")
+        .arg("1001")
+        .arg("-ap")
+        .arg("secret1001")
+        .key("caller", "1001")
+        .run()
+}
+
+/// The newest CDRs, waiting (bounded) until `n` exist.
+fn cdrs(sw: &Switch, n: usize) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    wait_until(Duration::from_secs(5), || {
+        let out = sw.cli(&["cdr", "--json", "--last", "50"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rows = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("cdr --json prints JSON lines"))
+            .collect();
+        rows.len() >= n
+    });
+    rows
+}
+
+#[test]
+fn answered_call_is_relayed_and_recorded() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    register(&sw, phone(&net, 3), "1002");
+    let bob = callee(&sw, phone(&net, 3), "call_callee.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = caller(&sw, &net, "call_caller.xml", "1002").run();
+    let bob = bob.wait();
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    assert!(
+        bob.succeeded(),
+        "callee: {bob}\ncaller: {alice}\n{}",
+        sw.log()
+    );
+
+    // The callee was offered the relay, not the caller's address.
+    let invite = bob
+        .received()
+        .into_iter()
+        .find(|m| m.starts_with("INVITE"))
+        .expect("callee got an INVITE");
+    let switch_ip = net.switch_ip().to_string();
+    assert!(
+        invite.contains(&format!("c=IN IP4 {switch_ip}")),
+        "{invite}"
+    );
+    assert!(
+        !invite.contains(&net.ip(2).to_string()),
+        "caller address leaked: {invite}"
+    );
+    assert!(
+        invite.contains("From: <sip:1001@pbx.test>;tag="),
+        "caller ID: {invite}"
+    );
+    assert!(
+        invite.contains("P-Asserted-Identity: <sip:1001@pbx.test>"),
+        "{invite}"
+    );
+    // And the caller got the relay in the answer.
+    let ok = alice
+        .received()
+        .into_iter()
+        .rfind(|m| m.starts_with("SIP/2.0 200") && m.contains("m=audio"))
+        .expect("caller got a 200 with SDP");
+    assert!(ok.contains(&format!("c=IN IP4 {switch_ip}")), "{ok}");
+
+    let rows = cdrs(&sw, 1);
+    let cdr = rows.last().expect("a CDR row");
+    assert_eq!(cdr["src"], "1001");
+    assert_eq!(cdr["dst"], "1002");
+    assert_eq!(cdr["dcontext"], "internal");
+    assert_eq!(cdr["disposition"], "ANSWERED");
+    assert_eq!(cdr["hangup_cause"], 16);
+    assert!(cdr["answer_at"].is_i64(), "{cdr}");
+    // Audio went through the relay both ways (SIPp's callee echoes what it gets).
+    let caller_pkts = cdr["media"]["caller"]["packets"].as_u64().unwrap_or(0);
+    let callee_pkts = cdr["media"]["callee"]["packets"].as_u64().unwrap_or(0);
+    assert!(caller_pkts >= 40, "caller RTP through the relay: {cdr}");
+    assert!(callee_pkts >= 40, "echoed RTP through the relay: {cdr}");
+    assert!(
+        cdr["media"]["caller"]["forwarded"].as_u64().unwrap_or(0) >= 40,
+        "{cdr}"
+    );
+}
+
+#[test]
+fn busy_callee_gives_486_and_a_busy_cdr() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    register(&sw, phone(&net, 3), "1002");
+    let bob = callee(&sw, phone(&net, 3), "call_callee_busy.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = refused(&sw, &net, "1002", 486);
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    assert!(bob.wait().succeeded());
+    let rows = cdrs(&sw, 1);
+    let cdr = rows.last().unwrap();
+    assert_eq!(cdr["disposition"], "BUSY", "{cdr}");
+    assert_eq!(cdr["hangup_cause"], 17, "{cdr}");
+}
+
+#[test]
+fn unregistered_callee_is_unavailable() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    let alice = refused(&sw, &net, "1004", 480);
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    let rows = cdrs(&sw, 1);
+    let cdr = rows.last().unwrap();
+    assert_eq!(cdr["disposition"], "FAILED", "{cdr}");
+    assert_eq!(cdr["dst"], "1004");
+}
+
+#[test]
+fn busy_application_answers_486() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    let alice = refused(&sw, &net, "3000", 486);
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+}
+
+#[test]
+fn unknown_number_is_404() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    let alice = refused(&sw, &net, "5555", 404);
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+}
+
+#[test]
+fn caller_cancel_cancels_the_ringing_callee() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    register(&sw, phone(&net, 3), "1002");
+    let bob = callee(&sw, phone(&net, 3), "call_callee_ring.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = caller(&sw, &net, "call_caller_cancel.xml", "1002").run();
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    let bob = bob.wait();
+    assert!(bob.succeeded(), "callee was cancelled: {bob}\n{}", sw.log());
+    let rows = cdrs(&sw, 1);
+    assert_eq!(rows.last().unwrap()["disposition"], "NO ANSWER");
+}
+
+#[test]
+fn ring_timeout_cancels_and_answers_480() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    register(&sw, phone(&net, 3), "1002");
+    let bob = callee(&sw, phone(&net, 3), "call_callee_ring.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = refused(&sw, &net, "4000", 480);
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    assert!(bob.wait().succeeded(), "callee saw the CANCEL");
+    let rows = cdrs(&sw, 1);
+    let cdr = rows.last().unwrap();
+    assert_eq!(cdr["disposition"], "NO ANSWER", "{cdr}");
+    assert_eq!(cdr["hangup_cause"], 19, "{cdr}");
+}
+
+#[test]
+fn dial_to_two_phones_first_answer_wins() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    register(&sw, phone(&net, 3), "1002");
+    register(&sw, phone(&net, 4), "1003");
+    let bob = callee(&sw, phone(&net, 3), "call_callee.xml");
+    let carol = callee(&sw, phone(&net, 4), "call_callee_ring.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = caller(&sw, &net, "call_caller.xml", "2000").run();
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    assert!(bob.wait().succeeded(), "1002 answered");
+    let carol = carol.wait();
+    assert!(carol.succeeded(), "1003 was cancelled: {carol}");
+    let rows = cdrs(&sw, 1);
+    assert_eq!(rows.last().unwrap()["disposition"], "ANSWERED");
+}
+
+#[test]
+fn unauthenticated_invite_never_reaches_the_dialplan() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    let client = UdpClient::bind(phone(&net, 2));
+    let invite = format!(
+        "INVITE sip:1002@{sw} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bKnoauth1;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:1001@pbx.test>;tag=a1\r\n\
+         To: <sip:1002@pbx.test>\r\n\
+         Call-ID: noauth-1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:1001@{me}>\r\n\
+         Content-Length: 0\r\n\r\n",
+        sw = sw.sip_addr(),
+        me = phone(&net, 2)
+    );
+    let reply = client
+        .request(sw.sip_addr(), &invite, Duration::from_secs(3))
+        .expect("a final response");
+    assert_eq!(status_of(&reply), Some(407), "{reply}");
+    assert!(reply.contains("Proxy-Authenticate: Digest"), "{reply}");
+    // No call, no CDR.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = sw.cli(&["cdr", "--json"]);
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
