@@ -21,6 +21,7 @@ fn baresip_registers_and_the_binding_shows_up() {
             net.switch_ip()
         ),
         source: None,
+        record: false,
     });
     assert!(
         phone.wait_registered(Duration::from_secs(15)),
@@ -61,8 +62,115 @@ fn baresip_with_a_wrong_password_is_not_registered() {
             net.switch_ip()
         ),
         source: None,
+        record: false,
     });
     std::thread::sleep(Duration::from_secs(3));
     assert!(!phone.log().contains("200 OK"), "{}", phone.log());
     assert!(sw.registrations().is_empty());
+}
+
+/// Two baresip phones call each other through the dialplan; each sends its own tone
+/// and records what it hears. Each must hear the other's tone and not its own, and the
+/// switch's counters must show the audio crossed its relay.
+#[test]
+fn baresip_call_carries_audio_both_ways_through_the_relay() {
+    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
+    use softswitch_e2e::process::wait_until;
+
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.dialplan =
+        "[internal]\nexten => _100X,1,Dial(SIP/${EXTEN},20)\n same => n,Hangup()\n".into();
+    let sw = Switch::start(opts);
+    let tones = tempfile::tempdir().unwrap();
+    let (a_wav, b_wav) = (tones.path().join("a.wav"), tones.path().join("b.wav"));
+    // Longer than the call: baresip hangs up when its file source ends.
+    write_tone_wav(&a_wav, 440.0, 30.0);
+    write_tone_wav(&b_wav, 1000.0, 30.0);
+    let ctrl = 7444 + (std::process::id() % 1000) as u16;
+    let phone = |host: u8, user: &str, rtp: (u16, u16), wav, extra: &str| {
+        Baresip::start(BaresipOptions {
+            ip: net.ip(host).into(),
+            sip_port: 5080,
+            rtp_ports: rtp,
+            ctrl_port: ctrl,
+            account: format!(
+                "<sip:{user}@{}:5060>;auth_pass=secret{user};regint=600{extra}",
+                net.switch_ip()
+            ),
+            source: Some(wav),
+            record: true,
+        })
+    };
+    let alice = phone(31, "1001", (22000, 22099), a_wav, "");
+    let bob = phone(32, "1002", (22200, 22299), b_wav, ";answermode=auto");
+    for p in [&alice, &bob] {
+        assert!(
+            p.wait_registered(Duration::from_secs(15)),
+            "not registered:\n{}\nswitch:\n{}",
+            p.log(),
+            sw.log()
+        );
+    }
+    let reply = alice.command("dial", &format!("sip:1002@{}:5060", net.switch_ip()));
+    assert!(reply.is_some(), "baresip ctrl_tcp did not answer");
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("answered")),
+        "call not answered\nalice:\n{}\nbob:\n{}\nswitch:\n{}",
+        alice.log(),
+        bob.log(),
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    alice.command("hangup", "");
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("call ended")),
+        "{}",
+        sw.log()
+    );
+
+    // Each phone closes its recording when it has seen the call end.
+    wait_until(Duration::from_secs(5), || {
+        bob.log().contains("session closed") && alice.log().contains("terminated")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let heard = |phone: &Baresip| {
+        let files = phone.received_audio();
+        assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", phone.log());
+        read_wav(&files[0]).expect("a 16-bit WAV recording")
+    };
+    let (rate, at_bob) = heard(&bob);
+    assert!(
+        at_bob.len() > rate as usize * 2,
+        "{} samples\nbob:\n{}\nalice:\n{}\nswitch:\n{}",
+        at_bob.len(),
+        bob.log(),
+        alice.log(),
+        sw.log()
+    );
+    let own = tone_fraction(&at_bob, rate, 1000.0);
+    let other = tone_fraction(&at_bob, rate, 440.0);
+    assert!(
+        other >= 0.6,
+        "bob hears alice's 440 Hz in {other:.2} of frames"
+    );
+    assert!(own < 0.05, "bob hears his own tone in {own:.2} of frames");
+    let (rate, at_alice) = heard(&alice);
+    let other = tone_fraction(&at_alice, rate, 1000.0);
+    let own = tone_fraction(&at_alice, rate, 440.0);
+    assert!(
+        other >= 0.6,
+        "alice hears bob's 1000 Hz in {other:.2} of frames"
+    );
+    assert!(own < 0.05, "alice hears her own tone in {own:.2} of frames");
+
+    // The relay carried it: both legs' packet counters in the CDR.
+    let out = sw.cli(&["cdr", "--json"]);
+    let cdr: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
+    for leg in ["caller", "callee"] {
+        let pkts = cdr["media"][leg]["packets"].as_u64().unwrap_or(0);
+        assert!(pkts >= 100, "{leg} RTP through the relay: {cdr}");
+    }
 }

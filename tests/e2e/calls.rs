@@ -333,3 +333,36 @@ fn unauthenticated_invite_never_reaches_the_dialplan() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn hold_and_resume_pass_through_and_the_callee_hangs_up() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    register(&sw, phone(&net, 3), "1002");
+    let bob = callee(&sw, phone(&net, 3), "call_callee_hold.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = caller(&sw, &net, "call_caller_hold.xml", "1002").run();
+    let bob = bob.wait();
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    assert!(
+        bob.succeeded(),
+        "callee: {bob}\ncaller: {alice}\n{}",
+        sw.log()
+    );
+    // The hold answer reached the caller re-anchored, its direction intact.
+    let answers: Vec<String> = alice
+        .received()
+        .into_iter()
+        .filter(|m| m.starts_with("SIP/2.0 200") && m.contains("CSeq: 3 INVITE"))
+        .collect();
+    let hold = answers.first().expect("a 200 for the hold re-INVITE");
+    assert!(hold.contains("a=recvonly"), "{hold}");
+    assert!(
+        hold.contains(&format!("c=IN IP4 {}", net.switch_ip())),
+        "{hold}"
+    );
+    let rows = cdrs(&sw, 1);
+    let cdr = rows.last().unwrap();
+    assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
+    assert_eq!(cdr["hangup_cause"], 16, "{cdr}");
+}

@@ -11,6 +11,7 @@ use crate::process::{stop, wait_until};
 pub struct Baresip {
     pub dir: tempfile::TempDir,
     pub sip: SocketAddr,
+    ctrl: SocketAddr,
     child: Option<Child>,
 }
 
@@ -23,6 +24,8 @@ pub struct BaresipOptions {
     pub account: String,
     /// Audio sent on calls (a WAV file); silence when absent.
     pub source: Option<PathBuf>,
+    /// Write the audio of every call to `dump-*-dec.wav` (received) in its directory.
+    pub record: bool,
 }
 
 impl Baresip {
@@ -49,13 +52,18 @@ impl Baresip {
              module\t\t\taufile.so\n\
              module_app\t\taccount.so\n\
              module_app\t\tmenu.so\n\
-             module_app\t\tctrl_tcp.so\n",
+             module_app\t\tctrl_tcp.so\n{record}",
             ip = opts.ip,
             port = opts.sip_port,
             r0 = opts.rtp_ports.0,
             r1 = opts.rtp_ports.1,
             ctrl = opts.ctrl_port,
             dump = dir.path().display(),
+            record = if opts.record {
+                "module\t\t\tsndfile.so\n"
+            } else {
+                ""
+            },
         );
         std::fs::write(dir.path().join("config"), config).expect("baresip config");
         std::fs::write(dir.path().join("accounts"), format!("{}\n", opts.account))
@@ -71,6 +79,7 @@ impl Baresip {
             .expect("start baresip (is it installed?)");
         Baresip {
             sip: SocketAddr::new(opts.ip, opts.sip_port),
+            ctrl: SocketAddr::new(opts.ip, opts.ctrl_port),
             dir,
             child: Some(child),
         }
@@ -86,6 +95,37 @@ impl Baresip {
     /// Waits for baresip to report a successful registration.
     pub fn wait_registered(&self, limit: Duration) -> bool {
         wait_until(limit, || self.log().contains("200 OK"))
+    }
+
+    /// Sends a `ctrl_tcp` command (a JSON netstring) and returns baresip's reply.
+    pub fn command(&self, command: &str, params: &str) -> Option<String> {
+        use std::io::{Read as _, Write as _};
+        let body =
+            serde_json::json!({ "command": command, "params": params, "token": "t1" }).to_string();
+        let mut conn =
+            std::net::TcpStream::connect_timeout(&self.ctrl, Duration::from_secs(3)).ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+        conn.write_all(format!("{}:{body},", body.len()).as_bytes())
+            .ok()?;
+        let mut buf = vec![0u8; 4096];
+        let n = conn.read(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// The WAV files `sndfile` wrote with the audio this phone received.
+    pub fn received_audio(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.dir.path())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("dump-") && n.ends_with("-dec.wav"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn stop(&mut self) {

@@ -3,6 +3,7 @@
 //! server started for the test. Every process started here is stopped by PID when its
 //! guard drops; every wait is bounded.
 
+pub mod audio;
 pub mod baresip;
 pub mod net;
 pub mod postgres;
