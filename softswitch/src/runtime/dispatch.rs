@@ -298,8 +298,8 @@ impl Node {
                 }
             }
             self.pump(idx, &mut st, now, &mut out);
+            self.flush(out);
         }
-        self.flush(out);
     }
 
     /// Builds a response with a fresh To tag and hands it to the transaction.

@@ -257,8 +257,8 @@ impl Node {
                 st.layer.handle_response(now, msg, peer);
             }
             self.pump(idx, &mut st, now, &mut out);
+            self.flush(out);
         }
-        self.flush(out);
     }
 
     /// Drains the layer: events to the dispatcher, transmits to `out`, and wakes the
@@ -283,7 +283,9 @@ impl Node {
         }
     }
 
-    /// Sends outside the shard lock.
+    /// Sends what a shard produced. Called with the shard lock still held: two workers
+    /// handling a callee's 180 and 200 must not put them on the wire in the other
+    /// order. Sends never block (UDP `send_to`, a bounded queue per TCP connection).
     fn flush(&self, out: Vec<Transmit>) {
         for t in out {
             let peer = t.peer.addr;
@@ -323,8 +325,8 @@ async fn timer_loop(node: Arc<Node>, idx: usize) {
             node.pump(idx, &mut st, now, &mut out);
             node.on_call_timers(idx, &mut st, now);
             node.pump(idx, &mut st, now, &mut out);
+            node.flush(out);
         }
-        node.flush(out);
     }
 }
 
