@@ -5,7 +5,7 @@
 
 pub mod messages;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -231,6 +231,10 @@ pub struct CallTable {
     calls: HashMap<u64, Call>,
     by_call_id: HashMap<String, u64>,
     by_client: HashMap<ClientKey, (u64, ClientUse)>,
+    /// Each call's earliest timer, ordered, so the shard's next deadline and the due
+    /// calls are found without visiting every call on every message.
+    deadlines: BTreeSet<(Instant, u64)>,
+    armed: HashMap<u64, Instant>,
 }
 
 impl CallTable {
@@ -244,15 +248,33 @@ impl CallTable {
 
     /// Takes a call out to work on it; [`CallTable::put`] returns it.
     pub fn take(&mut self, id: u64) -> Option<Call> {
+        if let Some(at) = self.armed.remove(&id) {
+            self.deadlines.remove(&(at, id));
+        }
         self.calls.remove(&id)
     }
 
     /// Puts a call back, or forgets it and its indexes when it has ended.
     pub fn put(&mut self, call: Call) {
         if call.phase == Phase::Ended && call.relayed.is_empty() {
-            self.by_call_id.retain(|_, id| *id != call.id);
-            self.by_client.retain(|_, (id, _)| *id != call.id);
+            // Forget the call's own keys; keys of its BYEs and CANCELs go when their
+            // transactions end, and still-ringing legs keep theirs so a late answer
+            // is still matched.
+            self.by_call_id.remove(&call.a.call_id);
+            for leg in &call.legs {
+                self.by_call_id.remove(&leg.call_id);
+                if !matches!(
+                    leg.state,
+                    LegState::Calling | LegState::Early | LegState::Cancelled
+                ) {
+                    self.by_client.remove(&leg.key);
+                }
+            }
             return;
+        }
+        if let Some(at) = call.next_deadline() {
+            self.deadlines.insert((at, call.id));
+            self.armed.insert(call.id, at);
         }
         self.calls.insert(call.id, call);
     }
@@ -278,15 +300,15 @@ impl CallTable {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.calls.values().filter_map(Call::next_deadline).min()
+        self.deadlines.first().map(|(at, _)| *at)
     }
 
     /// Calls with a timer due at `now`.
     pub fn due(&self, now: Instant) -> Vec<u64> {
-        self.calls
-            .values()
-            .filter(|c| c.next_deadline().is_some_and(|d| d <= now))
-            .map(|c| c.id)
+        self.deadlines
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, id)| *id)
             .collect()
     }
 
