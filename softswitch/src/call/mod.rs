@@ -316,3 +316,100 @@ impl CallTable {
         self.calls.values()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sip::wire::Framing;
+
+    fn call(id: u64) -> Call {
+        let invite = Message::parse(
+            Bytes::from(format!(
+                "INVITE sip:1002@pbx.test SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK{id}\r\n\
+                 From: <sip:1001@pbx.test>;tag=a\r\nTo: <sip:1002@pbx.test>\r\n\
+                 Call-ID: a-{id}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            )),
+            Framing::Stream,
+        )
+        .unwrap();
+        let plan = dialplan::Dialplan::load_str("t.conf", "[c]\nexten => 1,1,NoOp()\n", ".".as_ref())
+            .unwrap()
+            .plan;
+        Call {
+            id,
+            uniqueid: id.to_string(),
+            a: Inbound {
+                call_id: format!("a-{id}"),
+                key: crate::sip::transaction::ServerKey::of_request(&invite).unwrap(),
+                invite,
+                source: Peer::udp("127.0.0.2:5060".parse().unwrap()),
+                local_tag: "t".into(),
+                remote_from: String::new(),
+                local_to: String::new(),
+                remote_target: String::new(),
+                local_cseq: 0,
+                final_sent: false,
+                ok: None,
+                ok_acked: false,
+                gone: false,
+            },
+            legs: Vec::new(),
+            bridged: None,
+            interp: dialplan::Interpreter::new(Arc::new(plan), Default::default()),
+            relay: None,
+            offer: None,
+            phase: Phase::Setup,
+            timers: Vec::new(),
+            dial: None,
+            waiting: false,
+            relayed: HashMap::new(),
+            sdp_version: 1,
+            cdr: CdrDraft::default(),
+        }
+    }
+
+    #[test]
+    fn deadlines_follow_the_calls_timers() {
+        let t0 = Instant::now();
+        let mut table = CallTable::default();
+        let mut a = call(1);
+        a.arm(t0 + Duration::from_secs(5), Timer::DialTimeout);
+        let mut b = call(2);
+        b.arm(t0 + Duration::from_secs(2), Timer::Resume);
+        b.arm(t0 + Duration::from_secs(9), Timer::MediaCheck);
+        table.put(a);
+        table.put(b);
+        table.put(call(3)); // no timers: never due
+        assert_eq!(table.next_deadline(), Some(t0 + Duration::from_secs(2)));
+        assert!(table.due(t0 + Duration::from_secs(1)).is_empty());
+        assert_eq!(table.due(t0 + Duration::from_secs(6)), vec![2, 1]);
+
+        // Working on a call takes its deadline out; putting it back re-files it.
+        let mut b = table.take(2).unwrap();
+        assert_eq!(table.next_deadline(), Some(t0 + Duration::from_secs(5)));
+        assert_eq!(b.due(t0 + Duration::from_secs(3)), vec![Timer::Resume]);
+        table.put(b);
+        assert_eq!(table.due(t0 + Duration::from_secs(6)), vec![1]);
+        assert_eq!(table.next_deadline(), Some(t0 + Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn an_ended_call_leaves_no_index_behind() {
+        let mut table = CallTable::default();
+        let mut c = call(7);
+        table.index_call_id("a-7", 7);
+        c.arm(Instant::now(), Timer::AckTimeout);
+        table.put(c);
+        let mut c = table.take(7).unwrap();
+        c.phase = Phase::Ended;
+        c.timers.clear();
+        table.put(c);
+        assert!(table.is_empty());
+        assert_eq!(table.by_call_id("a-7"), None);
+        assert_eq!(table.next_deadline(), None);
+    }
+}
