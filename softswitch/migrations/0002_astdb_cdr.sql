@@ -22,6 +22,7 @@ CREATE TABLE cdr (
     lastapp      TEXT    NOT NULL,
     disposition  TEXT    NOT NULL,   -- ANSWERED, NO ANSWER, BUSY, FAILED, CONGESTION
     hangup_cause BIGINT  NOT NULL,
+    end_reason   TEXT    NOT NULL,   -- caller_hangup, callee_hangup, caller_cancel, dialplan, media_timeout, no_ack
     sip_status   BIGINT,
     media        TEXT    NOT NULL    -- JSON: per-leg packets, bytes, loss, jitter
 );

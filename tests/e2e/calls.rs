@@ -22,8 +22,13 @@ exten => 3000,1,Busy()
 ";
 
 fn switch(net: &TestNet) -> Switch {
+    switch_with(net, "")
+}
+
+fn switch_with(net: &TestNet, extra: &str) -> Switch {
     let mut opts = SwitchOptions::new(net.switch_ip());
     opts.dialplan = PLAN.into();
+    opts.extra = extra.into();
     Switch::start(opts)
 }
 
@@ -195,6 +200,7 @@ fn answered_call_is_relayed_and_recorded() {
     assert_eq!(cdr["dcontext"], "internal");
     assert_eq!(cdr["disposition"], "ANSWERED");
     assert_eq!(cdr["hangup_cause"], 16);
+    assert_eq!(cdr["end_reason"], "caller_hangup");
     assert!(cdr["answer_at"].is_i64(), "{cdr}");
     // Audio went through the relay both ways (SIPp's callee echoes what it gets).
     let caller_pkts = cdr["media"]["caller"]["packets"].as_u64().unwrap_or(0);
@@ -264,6 +270,7 @@ fn caller_cancel_cancels_the_ringing_callee() {
     assert!(bob.succeeded(), "callee was cancelled: {bob}\n{}", sw.log());
     let rows = cdrs(&sw, 1);
     assert_eq!(rows.last().unwrap()["disposition"], "NO ANSWER");
+    assert_eq!(rows.last().unwrap()["end_reason"], "caller_cancel");
 }
 
 #[test]
@@ -365,4 +372,36 @@ fn hold_and_resume_pass_through_and_the_callee_hangs_up() {
     let cdr = rows.last().unwrap();
     assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
     assert_eq!(cdr["hangup_cause"], 16, "{cdr}");
+    assert_eq!(cdr["end_reason"], "callee_hangup", "{cdr}");
+}
+
+#[test]
+fn a_call_without_media_is_hung_up_after_the_media_timeout() {
+    let net = TestNet::new();
+    let sw = switch_with(&net, "[rtp]\nmedia_timeout = 1\n");
+    register(&sw, phone(&net, 3), "1002");
+    let bob = callee(&sw, phone(&net, 3), "call_callee.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let alice = caller(&sw, &net, "call_caller_silent.xml", "1002").run();
+    let bob = bob.wait();
+    assert!(
+        alice.succeeded(),
+        "caller got the switch's BYE: {alice}\n{}",
+        sw.log()
+    );
+    assert!(
+        bob.succeeded(),
+        "callee got the switch's BYE: {bob}\n{}",
+        sw.log()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    let rows = cdrs(&sw, 1);
+    let cdr = rows.last().unwrap();
+    assert_eq!(cdr["end_reason"], "media_timeout", "{cdr}");
+    assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
 }

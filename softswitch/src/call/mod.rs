@@ -150,6 +150,9 @@ pub struct Call {
     pub relayed: HashMap<ClientKey, Relayed>,
     pub sdp_version: u64,
     pub cdr: CdrDraft,
+    /// When the call was answered: the media timeout counts from here at the
+    /// earliest, however long the phones rang in silence.
+    pub answered_at: Option<Instant>,
 }
 
 /// What the CDR needs, gathered as the call goes.
@@ -166,6 +169,8 @@ pub struct CdrDraft {
     pub disposition: Option<&'static str>,
     pub sip_status: Option<u16>,
     pub hangup_cause: Option<u16>,
+    /// Who or what ended the call (the CDR's `end_reason`); the first one set wins.
+    pub end_reason: Option<&'static str>,
 }
 
 impl Call {
@@ -336,9 +341,10 @@ mod tests {
             Framing::Stream,
         )
         .unwrap();
-        let plan = dialplan::Dialplan::load_str("t.conf", "[c]\nexten => 1,1,NoOp()\n", ".".as_ref())
-            .unwrap()
-            .plan;
+        let plan =
+            dialplan::Dialplan::load_str("t.conf", "[c]\nexten => 1,1,NoOp()\n", ".".as_ref())
+                .unwrap()
+                .plan;
         Call {
             id,
             uniqueid: id.to_string(),
@@ -369,6 +375,7 @@ mod tests {
             relayed: HashMap::new(),
             sdp_version: 1,
             cdr: CdrDraft::default(),
+            answered_at: None,
         }
     }
 

@@ -30,6 +30,8 @@ use super::{ALLOW, Node};
 const T1_MS: u64 = 500;
 const T2_MS: u64 = 4000;
 const ACK_WAIT: Duration = Duration::from_secs(32);
+/// The relay is checked for silence this often at most; a short media timeout is
+/// checked at half its length so a call ends within 1.5 timeouts of going quiet.
 const MEDIA_CHECK: Duration = Duration::from_secs(5);
 
 /// The interpreter's window on the node: wall clock, randomness, AstDB, globals.
@@ -114,6 +116,11 @@ impl Node {
             hostport,
             transport: spec.transport,
         }
+    }
+
+    fn media_check_interval(&self) -> Duration {
+        let half = Duration::from_millis(self.config.rtp.media_timeout * 500);
+        half.clamp(Duration::from_millis(200), MEDIA_CHECK)
     }
 
     /// A Call-ID for an outbound leg that hashes to shard `idx`, so the whole call
@@ -302,6 +309,7 @@ impl Node {
             waiting: false,
             relayed: Default::default(),
             sdp_version: 1,
+            answered_at: None,
             cdr: CdrDraft {
                 start_ms: unix_ms(),
                 src: cid_num,
@@ -479,9 +487,10 @@ impl Node {
         call.arm(now + Duration::from_millis(T1_MS), Timer::Resend2xx(T1_MS));
         call.arm(now + ACK_WAIT, Timer::AckTimeout);
         call.phase = Phase::Answered;
+        call.answered_at = Some(now);
         call.cdr.answer_ms.get_or_insert_with(unix_ms);
-        if call.relay.is_some() {
-            call.arm(now + MEDIA_CHECK, Timer::MediaCheck);
+        if call.relay.is_some() && self.config.rtp.media_timeout > 0 {
+            call.arm(now + self.media_check_interval(), Timer::MediaCheck);
         }
     }
 
@@ -713,6 +722,7 @@ impl Node {
                         r.set_remote(RelaySide::B, rtp, rtcp, mux);
                     }
                     call.bridged = Some(n);
+                    call.answered_at = Some(now);
                     call.disarm(Timer::DialTimeout);
                     for other in call.pending_legs().collect::<Vec<_>>() {
                         self.cancel_leg(st, &mut call, other, now);
@@ -955,6 +965,7 @@ impl Node {
                 })
                 .to_owned(),
             hangup_cause: c.hangup_cause.unwrap_or(16) as i64,
+            end_reason: c.end_reason.unwrap_or("dialplan").to_owned(),
             sip_status: c.sip_status.map(i64::from),
             media: media.unwrap_or(serde_json::json!({})).to_string(),
         };
@@ -1009,6 +1020,7 @@ impl Node {
                 call.cdr.sip_status = Some(487);
                 call.cdr.disposition.get_or_insert("NO ANSWER");
                 call.cdr.hangup_cause = Some(16);
+                call.cdr.end_reason.get_or_insert("caller_cancel");
                 for n in call.pending_legs().collect::<Vec<_>>() {
                     self.cancel_leg(st, &mut call, n, now);
                 }
@@ -1025,6 +1037,7 @@ impl Node {
                     Side::Caller => {
                         call.a.gone = true;
                         call.cdr.hangup_cause = Some(16);
+                        call.cdr.end_reason.get_or_insert("caller_hangup");
                         if let Some(b) = call.bridged {
                             self.bye_leg(st, &mut call, b, now);
                         }
@@ -1042,6 +1055,7 @@ impl Node {
                         }
                         tracing::info!(call = %call.uniqueid, "callee hung up");
                         call.cdr.hangup_cause = Some(16);
+                        call.cdr.end_reason.get_or_insert("callee_hangup");
                         let keep_caller = call
                             .dial
                             .as_ref()
@@ -1454,6 +1468,7 @@ impl Node {
                     Timer::AckTimeout => {
                         if !call.a.ok_acked {
                             tracing::warn!(call = %call.uniqueid, "no ACK for our 2xx: hanging up");
+                            call.cdr.end_reason.get_or_insert("no_ack");
                             call.disarm_resend();
                             call.a.ok_acked = true;
                             self.bye_caller(st, &mut call, now);
@@ -1475,12 +1490,13 @@ impl Node {
                     }
                     Timer::MediaCheck => {
                         let limit = Duration::from_secs(self.config.rtp.media_timeout);
-                        let idle = call.relay.as_ref().map(|r| r.idle_for());
+                        let since_answer = call.answered_at.map_or(Duration::ZERO, |t| now - t);
+                        let idle = call.relay.as_ref().map(|r| r.idle_for().min(since_answer));
                         match idle {
                             Some(idle) if !limit.is_zero() && idle >= limit => {
                                 tracing::warn!(call = %call.uniqueid, idle_s = idle.as_secs(), "no media: hanging up");
                                 call.cdr.hangup_cause = Some(16);
-                                call.cdr.lastapp = "MediaTimeout".into();
+                                call.cdr.end_reason.get_or_insert("media_timeout");
                                 self.bye_caller(st, &mut call, now);
                                 if let Some(b) = call.bridged {
                                     self.bye_leg(st, &mut call, b, now);
@@ -1492,7 +1508,7 @@ impl Node {
                                 });
                             }
                             Some(_) if call.phase == Phase::Answered => {
-                                call.arm(now + MEDIA_CHECK, Timer::MediaCheck)
+                                call.arm(now + self.media_check_interval(), Timer::MediaCheck)
                             }
                             _ => {}
                         }

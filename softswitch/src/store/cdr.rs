@@ -22,6 +22,9 @@ pub struct Cdr {
     pub lastapp: String,
     pub disposition: String,
     pub hangup_cause: i64,
+    /// Who or what ended the call: `caller_hangup`, `callee_hangup`, `caller_cancel`,
+    /// `dialplan`, `media_timeout`, `no_ack`.
+    pub end_reason: String,
     pub sip_status: Option<i64>,
     /// JSON object with each leg's media counters.
     pub media: String,
@@ -31,12 +34,12 @@ impl Store {
     pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO cdr (uniqueid, node, start_at, answer_at, end_at, duration, billsec, src, dst, \
-             dcontext, clid, dstchannel, lastapp, disposition, hangup_cause, sip_status, media) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+             dcontext, clid, dstchannel, lastapp, disposition, hangup_cause, end_reason, sip_status, media) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
             .bind(&c.uniqueid).bind(&c.node).bind(c.start_at).bind(c.answer_at).bind(c.end_at)
             .bind(c.duration).bind(c.billsec).bind(&c.src).bind(&c.dst).bind(&c.dcontext)
             .bind(&c.clid).bind(&c.dstchannel).bind(&c.lastapp).bind(&c.disposition)
-            .bind(c.hangup_cause).bind(c.sip_status).bind(&c.media)
+            .bind(c.hangup_cause).bind(&c.end_reason).bind(c.sip_status).bind(&c.media)
             .execute(pool).await.map(|_| ()))?;
         Ok(())
     }
@@ -45,7 +48,7 @@ impl Store {
     pub async fn recent_cdrs(&self, limit: i64) -> Result<Vec<Cdr>, StoreError> {
         let mut rows: Vec<Cdr> = on_pool!(self, pool => sqlx::query_as(
             "SELECT uniqueid, node, start_at, answer_at, end_at, duration, billsec, src, dst, dcontext, \
-             clid, dstchannel, lastapp, disposition, hangup_cause, sip_status, media \
+             clid, dstchannel, lastapp, disposition, hangup_cause, end_reason, sip_status, media \
              FROM cdr ORDER BY start_at DESC, uniqueid DESC LIMIT $1")
             .bind(limit).fetch_all(pool).await)?;
         rows.reverse();
