@@ -19,6 +19,10 @@ exten => 2000,1,Dial(SIP/1002&SIP/1003,10)
 exten => 4000,1,Dial(SIP/1002,1)
  same => n,Hangup()
 exten => 3000,1,Busy()
+exten => 6000,1,Set(CALLERID(name)=Reception)
+ same => n,Set(CALLERID(num)=100)
+ same => n,Dial(SIP/1002,10)
+ same => n,Hangup()
 ";
 
 fn switch(net: &TestNet) -> Switch {
@@ -404,4 +408,47 @@ fn a_call_without_media_is_hung_up_after_the_media_timeout() {
     let cdr = rows.last().unwrap();
     assert_eq!(cdr["end_reason"], "media_timeout", "{cdr}");
     assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
+}
+
+/// The INVITE the callee got for a call from 1001 (configured as `Alice <1001>`)
+/// to `dialed`.
+fn callee_invite(dialed: &str) -> String {
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.dialplan = PLAN.into();
+    opts.callerids = vec![("1001".into(), "Alice <1001>".into())];
+    let sw = Switch::start(opts);
+    register(&sw, phone(&net, 3), "1002");
+    let bob = callee(&sw, phone(&net, 3), "call_callee.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = caller(&sw, &net, "call_caller.xml", dialed).run();
+    let bob = bob.wait();
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    assert!(bob.succeeded(), "callee: {bob}\n{}", sw.log());
+    bob.received()
+        .into_iter()
+        .find(|m| m.starts_with("INVITE"))
+        .expect("callee got an INVITE")
+}
+
+#[test]
+fn the_endpoints_caller_id_reaches_the_callee() {
+    let invite = callee_invite("1002");
+    assert!(
+        invite.contains("From: \"Alice\" <sip:1001@pbx.test>;tag="),
+        "{invite}"
+    );
+    assert!(
+        invite.contains("P-Asserted-Identity: \"Alice\" <sip:1001@pbx.test>"),
+        "{invite}"
+    );
+}
+
+#[test]
+fn the_dialplan_can_rewrite_the_caller_id() {
+    let invite = callee_invite("6000");
+    assert!(
+        invite.contains("From: \"Reception\" <sip:100@pbx.test>;tag="),
+        "{invite}"
+    );
 }

@@ -33,6 +33,8 @@ pub struct SwitchOptions {
     pub extra_listen: Vec<String>,
     /// The extensions.conf written next to the config.
     pub dialplan: String,
+    /// `callerid` of endpoints that have one, e.g. `("1001", "Alice <1001>")`.
+    pub callerids: Vec<(String, String)>,
 }
 
 /// A small plan for tests that do not care about the dialplan.
@@ -54,6 +56,7 @@ impl SwitchOptions {
             security: String::new(),
             extra_listen: Vec::new(),
             dialplan: DEFAULT_DIALPLAN.to_owned(),
+            callerids: Vec::new(),
         }
     }
 }
@@ -112,8 +115,12 @@ impl Switch {
         for (name, password) in &o.endpoints {
             let _ = writeln!(
                 s,
-                "[[endpoint]]\nname = \"{name}\"\npassword = \"{password}\"\ncontext = \"internal\"\n"
+                "[[endpoint]]\nname = \"{name}\"\npassword = \"{password}\"\ncontext = \"internal\""
             );
+            if let Some((_, cid)) = o.callerids.iter().find(|(n, _)| n == name) {
+                let _ = writeln!(s, "callerid = \"{}\"", cid.replace('"', "\\\""));
+            }
+            s.push('\n');
         }
         s
     }
