@@ -32,17 +32,6 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
         writeln!(out, "no calls recorded")?;
         return Ok(());
     }
-    let header = [
-        "START",
-        "SRC",
-        "DST",
-        "CONTEXT",
-        "DISPOSITION",
-        "CAUSE",
-        "DURATION",
-        "BILLSEC",
-        "UNIQUEID",
-    ];
     let table: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
@@ -62,30 +51,20 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            table
-                .iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[&str]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    writeln!(out, "{}", line(&header))?;
-    for r in &table {
-        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        writeln!(out, "{}", line(&cells))?;
-    }
+    super::table::write(
+        &mut out,
+        [
+            "START",
+            "SRC",
+            "DST",
+            "CONTEXT",
+            "DISPOSITION",
+            "CAUSE",
+            "DURATION",
+            "BILLSEC",
+            "UNIQUEID",
+        ],
+        &table,
+    )?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod cdr;
 mod dialplan_cmd;
 mod registrations;
+mod table;
 
 use std::path::PathBuf;
 

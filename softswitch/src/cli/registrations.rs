@@ -53,34 +53,11 @@ pub async fn print(config: &Config, json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    let header = ["AOR", "CONTACT", "EXPIRES", "SOURCE", "USER-AGENT"];
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[&str]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    writeln!(out, "{}", line(&header))?;
-    for r in &rows {
-        writeln!(
-            out,
-            "{}",
-            line(&r.iter().map(String::as_str).collect::<Vec<_>>())
-        )?;
-    }
+    super::table::write(
+        &mut out,
+        ["AOR", "CONTACT", "EXPIRES", "SOURCE", "USER-AGENT"],
+        &rows,
+    )?;
     writeln!(
         out,
         "{} registration{}",

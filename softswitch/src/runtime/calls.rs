@@ -172,18 +172,7 @@ impl Node {
                         tracing::warn!(?ev, "authentication guard");
                     }
                 }
-                let headers: Vec<(&str, String)> = self
-                    .registrar
-                    .auth
-                    .challenges(
-                        stale,
-                        wall,
-                        rand::random(),
-                        msg.header(HeaderName::UserAgent),
-                    )
-                    .into_iter()
-                    .map(|c| ("Proxy-Authenticate", c.to_string()))
-                    .collect();
+                let headers = self.challenge_headers("Proxy-Authenticate", stale, wall, &msg);
                 self.respond(
                     st,
                     &key,

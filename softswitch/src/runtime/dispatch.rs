@@ -211,18 +211,7 @@ impl Node {
                 self.respond(st, &key, msg, source, status, &reason, &headers, now);
             }
             RegisterDecision::Challenge { stale } => {
-                let headers: Vec<(&str, String)> = self
-                    .registrar
-                    .auth
-                    .challenges(
-                        stale,
-                        wall,
-                        rand::random(),
-                        msg.header(HeaderName::UserAgent),
-                    )
-                    .into_iter()
-                    .map(|c| ("WWW-Authenticate", c.to_string()))
-                    .collect();
+                let headers = self.challenge_headers("WWW-Authenticate", stale, wall, msg);
                 self.respond(st, &key, msg, source, 401, "Unauthorized", &headers, now);
             }
             RegisterDecision::Bindings(bindings) => {
@@ -300,6 +289,27 @@ impl Node {
             self.pump(idx, &mut st, now, &mut out);
             self.flush(out);
         }
+    }
+
+    /// One `header` (WWW- or Proxy-Authenticate) per offered digest algorithm.
+    pub(super) fn challenge_headers(
+        &self,
+        header: &'static str,
+        stale: bool,
+        wall: i64,
+        msg: &Message,
+    ) -> Vec<(&'static str, String)> {
+        self.registrar
+            .auth
+            .challenges(
+                stale,
+                wall,
+                rand::random(),
+                msg.header(HeaderName::UserAgent),
+            )
+            .into_iter()
+            .map(|c| (header, c.to_string()))
+            .collect()
     }
 
     /// Builds a response with a fresh To tag and hands it to the transaction.
