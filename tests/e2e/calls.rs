@@ -131,6 +131,29 @@ fn refused(sw: &Switch, net: &TestNet, dialed: &str, status: u16) -> softswitch_
         .run()
 }
 
+/// A call from 1001 to `dialed` that the callee (1002, registered from host 3) must
+/// see through to the end: both SIPp runs must succeed. Returns (caller, callee).
+fn completed_call(
+    sw: &Switch,
+    net: &TestNet,
+    caller_file: &str,
+    callee_file: &str,
+    dialed: &str,
+) -> (softswitch_e2e::SippRun, softswitch_e2e::SippRun) {
+    register(sw, phone(net, 3), "1002");
+    let bob = callee(sw, phone(net, 3), callee_file);
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = caller(sw, net, caller_file, dialed).run();
+    let bob = bob.wait();
+    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
+    assert!(
+        bob.succeeded(),
+        "callee: {bob}\ncaller: {alice}\n{}",
+        sw.log()
+    );
+    (alice, bob)
+}
+
 /// The newest CDRs, waiting (bounded) until `n` exist.
 fn cdrs(sw: &Switch, n: usize) -> Vec<serde_json::Value> {
     let mut rows = Vec::new();
@@ -154,17 +177,7 @@ fn cdrs(sw: &Switch, n: usize) -> Vec<serde_json::Value> {
 fn answered_call_is_relayed_and_recorded() {
     let net = TestNet::new();
     let sw = switch(&net);
-    register(&sw, phone(&net, 3), "1002");
-    let bob = callee(&sw, phone(&net, 3), "call_callee.xml");
-    std::thread::sleep(Duration::from_millis(300));
-    let alice = caller(&sw, &net, "call_caller.xml", "1002").run();
-    let bob = bob.wait();
-    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
-    assert!(
-        bob.succeeded(),
-        "callee: {bob}\ncaller: {alice}\n{}",
-        sw.log()
-    );
+    let (alice, bob) = completed_call(&sw, &net, "call_caller.xml", "call_callee.xml", "1002");
 
     // The callee was offered the relay, not the caller's address.
     let invite = bob
@@ -349,16 +362,12 @@ fn unauthenticated_invite_never_reaches_the_dialplan() {
 fn hold_and_resume_pass_through_and_the_callee_hangs_up() {
     let net = TestNet::new();
     let sw = switch(&net);
-    register(&sw, phone(&net, 3), "1002");
-    let bob = callee(&sw, phone(&net, 3), "call_callee_hold.xml");
-    std::thread::sleep(Duration::from_millis(300));
-    let alice = caller(&sw, &net, "call_caller_hold.xml", "1002").run();
-    let bob = bob.wait();
-    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
-    assert!(
-        bob.succeeded(),
-        "callee: {bob}\ncaller: {alice}\n{}",
-        sw.log()
+    let (alice, _) = completed_call(
+        &sw,
+        &net,
+        "call_caller_hold.xml",
+        "call_callee_hold.xml",
+        "1002",
     );
     // The hold answer reached the caller re-anchored, its direction intact.
     let answers: Vec<String> = alice
@@ -383,21 +392,14 @@ fn hold_and_resume_pass_through_and_the_callee_hangs_up() {
 fn a_call_without_media_is_hung_up_after_the_media_timeout() {
     let net = TestNet::new();
     let sw = switch_with(&net, "[rtp]\nmedia_timeout = 1\n");
-    register(&sw, phone(&net, 3), "1002");
-    let bob = callee(&sw, phone(&net, 3), "call_callee.xml");
-    std::thread::sleep(Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let alice = caller(&sw, &net, "call_caller_silent.xml", "1002").run();
-    let bob = bob.wait();
-    assert!(
-        alice.succeeded(),
-        "caller got the switch's BYE: {alice}\n{}",
-        sw.log()
-    );
-    assert!(
-        bob.succeeded(),
-        "callee got the switch's BYE: {bob}\n{}",
-        sw.log()
+    // Both phones must get the switch's BYE for their runs to succeed.
+    completed_call(
+        &sw,
+        &net,
+        "call_caller_silent.xml",
+        "call_callee.xml",
+        "1002",
     );
     assert!(
         started.elapsed() < Duration::from_secs(6),
@@ -418,13 +420,7 @@ fn callee_invite(dialed: &str) -> String {
     opts.dialplan = PLAN.into();
     opts.callerids = vec![("1001".into(), "Alice <1001>".into())];
     let sw = Switch::start(opts);
-    register(&sw, phone(&net, 3), "1002");
-    let bob = callee(&sw, phone(&net, 3), "call_callee.xml");
-    std::thread::sleep(Duration::from_millis(300));
-    let alice = caller(&sw, &net, "call_caller.xml", dialed).run();
-    let bob = bob.wait();
-    assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
-    assert!(bob.succeeded(), "callee: {bob}\n{}", sw.log());
+    let (_, bob) = completed_call(&sw, &net, "call_caller.xml", "call_callee.xml", dialed);
     bob.received()
         .into_iter()
         .find(|m| m.starts_with("INVITE"))

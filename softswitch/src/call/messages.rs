@@ -61,8 +61,8 @@ pub struct Dialog<'a> {
     pub cseq: u32,
 }
 
-/// A request on a leg. `extra` headers come after the dialog headers; `sdp` becomes
-/// the body.
+/// A request on a leg. `extra` headers come after the dialog headers; `body` is
+/// `(content type, bytes)`.
 pub fn request(
     method: &Method,
     d: Dialog<'_>,
@@ -70,7 +70,7 @@ pub fn request(
     branch: &str,
     user_agent: &str,
     extra: &[(&str, String)],
-    sdp: Option<&str>,
+    body: Option<(&str, &[u8])>,
 ) -> Bytes {
     let mut b = RequestBuilder::new(method, d.uri)
         .header("Via", local.via(branch))
@@ -86,8 +86,8 @@ pub fn request(
         b = b.header(name, value);
     }
     b = b.header("User-Agent", user_agent);
-    match sdp {
-        Some(body) => b.body(Some("application/sdp"), body.as_bytes()),
+    match body {
+        Some((content_type, bytes)) => b.body(Some(content_type), bytes),
         None => b.finish(),
     }
 }
@@ -145,7 +145,7 @@ mod tests {
             "z9hG4bKx",
             "softswitch/test",
             &[],
-            Some("v=0\r\n"),
+            Some(("application/sdp", b"v=0\r\n")),
         );
         let msg = Message::parse(bytes, Framing::Stream).expect("our INVITE parses");
         assert_eq!(msg.request_uri(), Some("sip:1002@127.0.0.9:5070"));

@@ -219,6 +219,60 @@ impl Call {
     }
 }
 
+/// What the switch puts in a request it sends on one side of a call, and where the
+/// request goes.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub uri: String,
+    pub from: String,
+    pub to: String,
+    pub call_id: String,
+    pub peer: Peer,
+}
+
+impl Call {
+    /// The dialog of `side` as the switch's own requests on it carry it.
+    pub fn route(&self, side: Side) -> Route {
+        match side {
+            Side::Caller => Route {
+                uri: self.a.remote_target.clone(),
+                from: self.a.local_to.clone(),
+                to: self.a.remote_from.clone(),
+                call_id: self.a.call_id.clone(),
+                peer: self.a.source,
+            },
+            Side::Callee(n) => {
+                let leg = &self.legs[n];
+                Route {
+                    uri: leg
+                        .remote_target
+                        .clone()
+                        .unwrap_or_else(|| leg.target.clone()),
+                    from: leg.from.clone(),
+                    to: leg.dialog_to(),
+                    call_id: leg.call_id.clone(),
+                    peer: leg.peer,
+                }
+            }
+        }
+    }
+
+    /// The CSeq of the switch's next request on `side`. Toward the caller it starts
+    /// above 1: the caller's dialog has no CSeq of ours yet.
+    pub fn next_cseq(&mut self, side: Side) -> u32 {
+        match side {
+            Side::Caller => {
+                self.a.local_cseq = self.a.local_cseq.max(1) + 1;
+                self.a.local_cseq
+            }
+            Side::Callee(n) => {
+                self.legs[n].cseq += 1;
+                self.legs[n].cseq
+            }
+        }
+    }
+}
+
 /// How a client transaction relates to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientUse {

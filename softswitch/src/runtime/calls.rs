@@ -15,7 +15,8 @@ use media::sdp::{Anchor, Sdp};
 
 use crate::call::messages::{self, Dialog, Local, caller_from, new_branch, new_tag, uri_of};
 use crate::call::{
-    Call, CdrDraft, ClientUse, DialRun, Inbound, LegState, Outbound, Phase, Relayed, Side, Timer,
+    Call, CdrDraft, ClientUse, DialRun, Inbound, LegState, Outbound, Phase, Relayed, Route, Side,
+    Timer,
 };
 use crate::registrar::AuthOutcome;
 use crate::sip::transaction::{ClientKey, Peer, ServerKey, TransportKind};
@@ -587,7 +588,7 @@ impl Node {
             &branch,
             &self.config.sip.user_agent,
             &[("Allow", ALLOW.to_owned()), ("P-Asserted-Identity", pai)],
-            sdp.as_deref(),
+            sdp.as_deref().map(|s| ("application/sdp", s.as_bytes())),
         );
         let key = match st.layer.send_request(now, bytes.clone(), peer) {
             Ok(k) => k,
@@ -699,12 +700,12 @@ impl Node {
                 let leg = &mut call.legs[n];
                 if leg.state == LegState::Answered {
                     // A retransmitted 2xx: our ACK was lost.
-                    self.ack_leg(st, &call.legs[n], msg);
+                    self.ack(st, &call, Side::Callee(n), msg);
                 } else if call.bridged.is_none() && !call.a.gone && call.phase != Phase::Ended {
                     leg.state = LegState::Answered;
                     leg.remote_tag = to_tag;
                     leg.remote_target = contact;
-                    self.ack_leg(st, &call.legs[n], msg);
+                    self.ack(st, &call, Side::Callee(n), msg);
                     if let (Some(sdp), Some(r)) = (&answer, &call.relay)
                         && let Some((rtp, rtcp, mux)) = audio_target(sdp)
                     {
@@ -734,7 +735,7 @@ impl Node {
                     leg.state = LegState::Answered;
                     leg.remote_tag = to_tag;
                     leg.remote_target = contact;
-                    self.ack_leg(st, &call.legs[n], msg);
+                    self.ack(st, &call, Side::Callee(n), msg);
                     self.bye_leg(st, &mut call, n, now);
                 }
             }
@@ -788,29 +789,49 @@ impl Node {
         result
     }
 
-    fn ack_leg(&self, st: &mut ShardState, leg: &Outbound, resp: &Message) {
-        let to = resp.header(HeaderName::To).unwrap_or(&leg.to).to_owned();
-        let uri = leg
-            .remote_target
-            .clone()
-            .unwrap_or_else(|| leg.target.clone());
-        let cseq = resp.cseq().map(|c| c.seq).unwrap_or(leg.cseq);
-        let bytes = messages::request(
-            &Method::Ack,
+    /// A request in the dialog of `side`, from the switch.
+    fn dialog_request(
+        &self,
+        route: &Route,
+        method: &Method,
+        cseq: u32,
+        extra: &[(&str, String)],
+        body: Option<(&str, &[u8])>,
+    ) -> bytes::Bytes {
+        messages::request(
+            method,
             Dialog {
-                uri: &uri,
-                from: &leg.from,
-                to: &to,
-                call_id: &leg.call_id,
+                uri: &route.uri,
+                from: &route.from,
+                to: &route.to,
+                call_id: &route.call_id,
                 cseq,
             },
-            &self.local_for(leg.peer.transport),
+            &self.local_for(route.peer.transport),
             &new_branch(),
             &self.config.sip.user_agent,
-            &[],
-            None,
-        );
-        st.layer.send_stateless(leg.peer, bytes);
+            extra,
+            body,
+        )
+    }
+
+    /// ACKs a 2xx to one of our INVITEs on `side` (not a transaction: sent as is).
+    fn ack(&self, st: &mut ShardState, call: &Call, side: Side, resp: &Message) {
+        let route = call.route(side);
+        let cseq = resp.cseq().map(|c| c.seq).unwrap_or(1);
+        let bytes = self.dialog_request(&route, &Method::Ack, cseq, &[], None);
+        st.layer.send_stateless(route.peer, bytes);
+    }
+
+    /// Sends a BYE on `side`; its response only ends the transaction.
+    fn send_bye(&self, st: &mut ShardState, call: &mut Call, side: Side, now: Instant) {
+        let cseq = call.next_cseq(side);
+        let route = call.route(side);
+        let bytes = self.dialog_request(&route, &Method::Bye, cseq, &[], None);
+        match st.layer.send_request(now, bytes, route.peer) {
+            Ok(key) => st.calls.index_client(key, call.id, ClientUse::Own),
+            Err(e) => tracing::debug!(error = %e, "BYE not sent"),
+        }
     }
 
     fn cancel_leg(&self, st: &mut ShardState, call: &mut Call, n: usize, now: Instant) {
@@ -841,35 +862,11 @@ impl Node {
     }
 
     fn bye_leg(&self, st: &mut ShardState, call: &mut Call, n: usize, now: Instant) {
-        let leg = &mut call.legs[n];
-        if leg.state != LegState::Answered {
+        if call.legs[n].state != LegState::Answered {
             return;
         }
-        leg.state = LegState::Ended;
-        leg.cseq += 1;
-        let uri = leg
-            .remote_target
-            .clone()
-            .unwrap_or_else(|| leg.target.clone());
-        let bytes = messages::request(
-            &Method::Bye,
-            Dialog {
-                uri: &uri,
-                from: &leg.from,
-                to: &leg.dialog_to(),
-                call_id: &leg.call_id,
-                cseq: leg.cseq,
-            },
-            &self.local_for(leg.peer.transport),
-            &new_branch(),
-            &self.config.sip.user_agent,
-            &[],
-            None,
-        );
-        match st.layer.send_request(now, bytes, leg.peer) {
-            Ok(key) => st.calls.index_client(key, call.id, ClientUse::Own),
-            Err(e) => tracing::debug!(error = %e, "BYE not sent"),
-        }
+        call.legs[n].state = LegState::Ended;
+        self.send_bye(st, call, Side::Callee(n), now);
     }
 
     fn bye_caller(&self, st: &mut ShardState, call: &mut Call, now: Instant) {
@@ -877,26 +874,7 @@ impl Node {
             return;
         }
         call.a.gone = true;
-        call.a.local_cseq = call.a.local_cseq.max(1) + 1;
-        let bytes = messages::request(
-            &Method::Bye,
-            Dialog {
-                uri: &call.a.remote_target,
-                from: &call.a.local_to,
-                to: &call.a.remote_from,
-                call_id: &call.a.call_id,
-                cseq: call.a.local_cseq,
-            },
-            &self.local_for(call.a.source.transport),
-            &new_branch(),
-            &self.config.sip.user_agent,
-            &[],
-            None,
-        );
-        match st.layer.send_request(now, bytes, call.a.source) {
-            Ok(key) => st.calls.index_client(key, call.id, ClientUse::Own),
-            Err(e) => tracing::debug!(error = %e, "BYE not sent"),
-        }
+        self.send_bye(st, call, Side::Caller, now);
     }
 
     /// The dialplan is done with the call: answer what is unanswered, hang up what is
@@ -1133,86 +1111,26 @@ impl Node {
             }
             _ => None,
         };
+        // Headers the other side needs to understand the request; a non-SDP body
+        // (DTMF in INFO, ...) goes through unchanged with its Content-Type.
         let mut extra: Vec<(&str, String)> = Vec::new();
-        if body.is_none()
-            && !msg.body().is_empty()
-            && let Some(ct) = msg.header(HeaderName::ContentType)
-        {
-            extra.push(("Content-Type", ct.to_owned()));
-        }
         for name in ["Event", "Info-Package", "Subscription-State"] {
             if let Some(v) = msg.header_other(name) {
                 extra.push((name, v.to_owned()));
             }
         }
-        let raw_body = (body.is_none() && !msg.body().is_empty()).then(|| msg.body().to_vec());
-        let (uri, from, to, call_id, cseq, peer) = match target {
-            Side::Callee(n) => {
-                let leg = &mut call.legs[n];
-                leg.cseq += 1;
-                (
-                    leg.remote_target
-                        .clone()
-                        .unwrap_or_else(|| leg.target.clone()),
-                    leg.from.clone(),
-                    leg.dialog_to(),
-                    leg.call_id.clone(),
-                    leg.cseq,
-                    leg.peer,
-                )
-            }
-            Side::Caller => {
-                call.a.local_cseq = call.a.local_cseq.max(1) + 1;
-                (
-                    call.a.remote_target.clone(),
-                    call.a.local_to.clone(),
-                    call.a.remote_from.clone(),
-                    call.a.call_id.clone(),
-                    call.a.local_cseq,
-                    call.a.source,
-                )
-            }
+        let content_type = msg
+            .header(HeaderName::ContentType)
+            .unwrap_or("application/octet-stream");
+        let payload = match &body {
+            Some(sdp) => Some(("application/sdp", sdp.as_bytes())),
+            None if !msg.body().is_empty() => Some((content_type, msg.body())),
+            None => None,
         };
-        let local = self.local_for(peer.transport);
-        let bytes = match raw_body {
-            Some(raw) => {
-                // A non-SDP body (DTMF in INFO, ...) goes through unchanged; its
-                // Content-Type is already among `extra`.
-                let mut b = crate::sip::wire::RequestBuilder::new(&method, &uri)
-                    .header("Via", local.via(&new_branch()))
-                    .header("Max-Forwards", 70)
-                    .header("From", &from)
-                    .header("To", &to)
-                    .header("Call-ID", &call_id)
-                    .header("CSeq", format!("{cseq} {method}"))
-                    .header("Contact", local.contact());
-                for (n, v) in &extra {
-                    if *n != "Content-Type" {
-                        b = b.header(n, v);
-                    }
-                }
-                let ct = extra
-                    .iter()
-                    .find(|(n, _)| *n == "Content-Type")
-                    .map(|(_, v)| v.as_str());
-                b.body(ct, &raw)
-            }
-            None => messages::request(
-                &method,
-                Dialog {
-                    uri: &uri,
-                    from: &from,
-                    to: &to,
-                    call_id: &call_id,
-                    cseq,
-                },
-                &local,
-                &new_branch(),
-                &self.config.sip.user_agent,
-                &extra,
-                body.as_deref(),
-            ),
-        };
+        let cseq = call.next_cseq(target);
+        let route = call.route(target);
+        let bytes = self.dialog_request(&route, &method, cseq, &extra, payload);
+        let peer = route.peer;
         match st.layer.send_request(now, bytes, peer) {
             Ok(ck) => {
                 st.calls
@@ -1267,10 +1185,10 @@ impl Node {
             match r.from {
                 Side::Caller => {
                     if let Some(b) = call.bridged {
-                        self.ack_leg(st, &call.legs[b], msg);
+                        self.ack(st, call, Side::Callee(b), msg);
                     }
                 }
-                Side::Callee(_) => self.ack_caller(st, call, msg),
+                Side::Callee(_) => self.ack(st, call, Side::Caller, msg),
             }
         }
         let sdp = if is_sdp(msg) {
@@ -1312,26 +1230,6 @@ impl Node {
         }
     }
 
-    fn ack_caller(&self, st: &mut ShardState, call: &Call, resp: &Message) {
-        let cseq = resp.cseq().map(|c| c.seq).unwrap_or(call.a.local_cseq);
-        let bytes = messages::request(
-            &Method::Ack,
-            Dialog {
-                uri: &call.a.remote_target,
-                from: &call.a.local_to,
-                to: &call.a.remote_from,
-                call_id: &call.a.call_id,
-                cseq,
-            },
-            &self.local_for(call.a.source.transport),
-            &new_branch(),
-            &self.config.sip.user_agent,
-            &[],
-            None,
-        );
-        st.layer.send_stateless(call.a.source, bytes);
-    }
-
     /// An ACK outside any transaction: the caller acknowledging our 2xx.
     pub(super) fn on_call_ack(&self, st: &mut ShardState, msg: &Message) {
         let call_id = msg.call_id().unwrap_or_default();
@@ -1368,7 +1266,7 @@ impl Node {
         if let Some(n) = call.leg_by_call_id(call_id)
             && matches!(call.legs[n].state, LegState::Answered | LegState::Ended)
         {
-            self.ack_leg(st, &call.legs[n], msg);
+            self.ack(st, &call, Side::Callee(n), msg);
         }
         st.calls.put(call);
     }
