@@ -296,6 +296,11 @@ impl Session {
         self.shared.idle_for(Instant::now())
     }
 
+    /// [`Session::idle_for`] as of `now`, for callers that keep their own clock.
+    pub fn idle_at(&self, now: Instant) -> Duration {
+        self.shared.idle_for(now)
+    }
+
     /// Where media from `side`'s phone is currently latched (None until its first packet).
     pub fn latched(&self, side: Side) -> Option<SocketAddr> {
         lock(&self.shared.latched)[side.index()]

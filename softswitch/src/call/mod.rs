@@ -3,6 +3,7 @@
 //! dialplan. All of it lives in the shard that owns the caller's Call-ID; outbound legs
 //! get Call-IDs that hash to the same shard, so one lock covers a whole call.
 
+pub mod agent;
 pub mod messages;
 
 use std::collections::{BTreeSet, HashMap};
@@ -44,7 +45,10 @@ pub enum LegState {
     Early,
     Answered,
     Failed(u16),
+    /// CANCEL sent; the INVITE's final response (487, or a crossing 2xx) is due.
     Cancelled,
+    /// Cancelled, and the final response came.
+    Withdrawn,
     Ended,
 }
 
@@ -139,7 +143,7 @@ pub struct Call {
     /// The answered outbound leg.
     pub bridged: Option<usize>,
     pub interp: dialplan::Interpreter,
-    pub relay: Option<media::relay::Session>,
+    pub relay: Option<Box<dyn agent::MediaSession>>,
     /// The caller's offer, kept to offer it to every outbound leg.
     pub offer: Option<media::sdp::Sdp>,
     pub phase: Phase,
@@ -313,23 +317,28 @@ impl CallTable {
         self.calls.remove(&id)
     }
 
-    /// Puts a call back, or forgets it and its indexes when it has ended.
+    /// Puts a call back, or forgets it and its indexes when it has ended. An ended
+    /// call whose legs still await a final response, or that still relays a request,
+    /// lingers so that a late answer is still ACKed and hung up; the transaction
+    /// layer guarantees every one of those ends (a response or Timer B).
     pub fn put(&mut self, call: Call) {
-        if call.phase == Phase::Ended && call.relayed.is_empty() {
-            // Forget the call's own keys; keys of its BYEs and CANCELs go when their
-            // transactions end, and still-ringing legs keep theirs so a late answer
-            // is still matched.
+        if call.phase == Phase::Ended {
             self.by_call_id.remove(&call.a.call_id);
-            for leg in &call.legs {
-                self.by_call_id.remove(&leg.call_id);
-                if !matches!(
-                    leg.state,
-                    LegState::Calling | LegState::Early | LegState::Cancelled
-                ) {
+            let lingering = !call.relayed.is_empty()
+                || call.legs.iter().any(|l| {
+                    matches!(
+                        l.state,
+                        LegState::Calling | LegState::Early | LegState::Cancelled
+                    )
+                });
+            if !lingering {
+                // Keys of its BYEs go when their transactions end.
+                for leg in &call.legs {
+                    self.by_call_id.remove(&leg.call_id);
                     self.by_client.remove(&leg.key);
                 }
+                return;
             }
-            return;
         }
         if let Some(at) = call.next_deadline() {
             self.deadlines.insert((at, call.id));

@@ -16,10 +16,7 @@ use crate::sip::wire::{
 use super::Node;
 use super::shard::ShardState;
 
-/// Methods this node accepts, for Allow headers.
-pub const ALLOW: &str = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO";
-/// Option tags we support; others in Require get 420 (RFC 3261 §8.2.2.3).
-pub const SUPPORTED: &[&str] = &["path"];
+pub use crate::sip::{ALLOW, SUPPORTED};
 
 impl Node {
     pub(super) fn on_event(
@@ -36,7 +33,9 @@ impl Node {
                 source,
             } => self.on_request(idx, st, key, msg, source, now),
             // An ACK outside any transaction belongs to a dialog.
-            TuEvent::Request { key: None, msg, .. } => self.on_call_ack(st, &msg),
+            TuEvent::Request { key: None, msg, .. } => {
+                self.with_agent(idx, st, |a| a.handle_ack(&msg))
+            }
             TuEvent::Unmatchable { msg, source } => {
                 let rejection = validate_request(&msg)
                     .err()
@@ -54,13 +53,15 @@ impl Node {
                 st.layer.send_stateless(source, bytes);
             }
             TuEvent::Response { key, msg } => {
-                self.on_call_response(idx, st, key, msg, now);
+                self.with_agent(idx, st, |a| a.handle_response(key, msg, now));
             }
-            TuEvent::StrayResponse { msg, .. } => self.on_stray_response(st, &msg),
+            TuEvent::StrayResponse { msg, .. } => {
+                self.with_agent(idx, st, |a| a.handle_stray_response(&msg))
+            }
             TuEvent::Timeout { key } | TuEvent::TransportError { key } => {
                 tracing::debug!(?key, "transaction timed out or could not be sent");
                 if let crate::sip::transaction::TxKey::Client(k) = &key {
-                    self.on_call_client_failure(idx, st, k, now);
+                    self.with_agent(idx, st, |a| a.handle_client_failure(k, now));
                 }
             }
         }
@@ -123,9 +124,11 @@ impl Node {
                 ];
                 self.respond(st, &key, &msg, source, 200, "OK", &headers, now);
             }
-            Method::Invite if !has_to_tag(&msg) => self.on_invite(idx, st, key, msg, source, now),
+            Method::Invite if !has_to_tag(&msg) => {
+                self.with_agent(idx, st, |a| a.handle_invite(key, msg, source, now))
+            }
             _ if in_dialog => {
-                self.on_call_request(idx, st, key, msg, source, now);
+                self.with_agent(idx, st, |a| a.handle_in_dialog(key, msg, source, now));
             }
             Method::Invite
             | Method::Bye

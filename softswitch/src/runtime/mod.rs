@@ -2,8 +2,8 @@
 //! database writer and the periodic sweeps, and feeds every message through the
 //! transaction layer to the dispatcher. The only module that reads the clock.
 
-mod calls;
 mod dispatch;
+mod services;
 mod shard;
 
 use std::sync::Arc;
@@ -26,6 +26,13 @@ use shard::{Shard, ShardState, shard_of};
 
 /// Shards per worker thread: enough that two workers rarely want the same lock.
 const SHARDS_PER_WORKER: usize = 8;
+
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 pub fn unix_now() -> i64 {
     SystemTime::now()
@@ -323,7 +330,7 @@ async fn timer_loop(node: Arc<Node>, idx: usize) {
             st.layer.handle_timeout(now);
             st.armed = None;
             node.pump(idx, &mut st, now, &mut out);
-            node.on_call_timers(idx, &mut st, now);
+            node.with_agent(idx, &mut st, |a| a.handle_timeout(now));
             node.pump(idx, &mut st, now, &mut out);
             node.flush(out);
         }

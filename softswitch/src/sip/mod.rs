@@ -3,3 +3,8 @@
 pub mod transaction;
 pub mod transport;
 pub mod wire;
+
+/// Methods the switch accepts, for Allow headers.
+pub const ALLOW: &str = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO";
+/// Option tags the switch supports; others in Require get 420 (RFC 3261 §8.2.2.3).
+pub const SUPPORTED: &[&str] = &["path"];

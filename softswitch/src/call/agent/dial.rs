@@ -1,0 +1,297 @@
+use super::*;
+
+impl CallAgent<'_> {
+    /// Starts a Dial. Returns the result at once when no leg could be started.
+    pub(super) fn start_dial(
+        &mut self,
+        call: &mut Call,
+        req: dialplan::interp::DialRequest,
+        now: Instant,
+    ) -> Option<dialplan::interp::DialResult> {
+        let wall = self.wall_secs();
+        let mut run = DialRun {
+            started: now,
+            ring_at: None,
+            answered_at: None,
+            continue_on_callee_hangup: req.options.continue_on_callee_hangup(),
+            failed_causes: Vec::new(),
+        };
+        let first_leg = call.legs.len();
+        for target in &req.targets {
+            if !target.tech.eq_ignore_ascii_case("SIP") {
+                tracing::warn!(call = %call.uniqueid, %target, "no channel technology for this Dial target yet");
+                run.failed_causes.push(66);
+                continue;
+            }
+            let user = target.resource.split('/').next().unwrap_or_default();
+            let bindings = self.svc.locate(user, wall);
+            if bindings.is_empty() {
+                tracing::info!(call = %call.uniqueid, %user, "Dial target has no registered contact");
+                run.failed_causes.push(20);
+            }
+            for b in bindings {
+                self.start_leg(call, user, &b, now);
+            }
+        }
+        if call.legs.len() == first_leg {
+            let status = dial_status_for_failed_legs(&run.failed_causes);
+            call.cdr.disposition = Some(disposition_of(status));
+            return Some(dialplan::interp::DialResult::failed(
+                status,
+                run.failed_causes.last().copied(),
+            ));
+        }
+        if let Some(t) = req.timeout.filter(|t| *t > 0.0) {
+            call.arm(
+                now + Duration::from_secs_f64(t.min(86_400.0)),
+                Timer::DialTimeout,
+            );
+        }
+        call.dial = Some(run);
+        None
+    }
+
+    pub(super) fn start_leg(
+        &mut self,
+        call: &mut Call,
+        user: &str,
+        binding: &crate::registrar::Binding,
+        now: Instant,
+    ) {
+        let call_id = self.svc.leg_call_id();
+        let tag = new_tag();
+        let (num, name) = call.interp.caller_id();
+        let domain = &self.svc.config().sip.domain;
+        let from = caller_from(name, num.unwrap_or("anonymous"), domain, &tag);
+        let pai = match name {
+            Some(n) if !n.is_empty() => format!(
+                "\"{}\" <sip:{}@{domain}>",
+                n.replace('"', ""),
+                num.unwrap_or("anonymous")
+            ),
+            _ => format!("<sip:{}@{domain}>", num.unwrap_or("anonymous")),
+        };
+        let to = format!("<sip:{user}@{domain}>");
+        let target = uri_of(&binding.contact).unwrap_or_else(|| binding.contact.clone());
+        let peer = Peer {
+            transport: binding.transport,
+            addr: binding.source,
+            conn: None,
+        };
+        let local = self.local_for(binding.transport);
+        let branch = new_branch();
+        call.sdp_version += 1;
+        let sdp = match (&call.offer, &call.relay) {
+            (Some(o), Some(r)) => Some(anchored(o, r.as_ref(), RelaySide::B, call.sdp_version)),
+            _ => None,
+        };
+        let bytes = messages::request(
+            &Method::Invite,
+            Dialog {
+                uri: &target,
+                from: &from,
+                to: &to,
+                call_id: &call_id,
+                cseq: 1,
+            },
+            &local,
+            &branch,
+            &self.svc.config().sip.user_agent,
+            &[("Allow", ALLOW.to_owned()), ("P-Asserted-Identity", pai)],
+            sdp.as_deref().map(|s| ("application/sdp", s.as_bytes())),
+        );
+        let key = match self.layer.send_request(now, bytes.clone(), peer) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "could not start an outbound leg");
+                return;
+            }
+        };
+        let n = call.legs.len();
+        let seq = self.svc.next_seq();
+        call.legs.push(Outbound {
+            call_id: call_id.clone(),
+            dialed: user.to_owned(),
+            channel: format!("SIP/{user}-{seq:08x}"),
+            from,
+            to,
+            remote_tag: None,
+            target,
+            remote_target: None,
+            peer,
+            invite: bytes,
+            branch,
+            key: key.clone(),
+            cseq: 1,
+            state: LegState::Calling,
+        });
+        self.calls.index_call_id(&call_id, call.id);
+        self.calls.index_client(key, call.id, ClientUse::Invite(n));
+        tracing::info!(call = %call.uniqueid, %user, contact = %call.legs[n].target, "ringing");
+    }
+
+    /// A response to one of the call agent's client transactions.
+    pub fn handle_response(&mut self, key: ClientKey, msg: Message, now: Instant) -> bool {
+        let status = msg.status().unwrap_or(0);
+        let Some((id, what)) = self.calls.by_client(&key, status < 200) else {
+            return false;
+        };
+        let Some(mut call) = self.calls.take(id) else {
+            return true;
+        };
+        match what {
+            ClientUse::Invite(n) => {
+                self.on_leg_response(call, n, &msg, now);
+                return true;
+            }
+            ClientUse::Relayed => self.on_relayed_response(&mut call, &key, &msg, now),
+            ClientUse::Own => {}
+        }
+        self.calls.put(call);
+        true
+    }
+
+    pub(super) fn on_leg_response(
+        &mut self,
+        mut call: Call,
+        n: usize,
+        msg: &Message,
+        now: Instant,
+    ) {
+        let status = msg.status().unwrap_or(0);
+        let answer = sdp_of(msg);
+        match status {
+            100 => {}
+            101..=199 => {
+                if call.legs[n].state == LegState::Calling {
+                    call.legs[n].state = LegState::Early;
+                }
+                if let Some(d) = call.dial.as_mut() {
+                    d.ring_at.get_or_insert(now);
+                }
+                if call.bridged.is_none() && !call.a.final_sent {
+                    if let (Some(sdp), Some(r)) = (&answer, &call.relay) {
+                        learn_remote(r.as_ref(), RelaySide::B, sdp);
+                    }
+                    let body = answer
+                        .as_ref()
+                        .and_then(|a| self.caller_sdp(&mut call, Some(a)));
+                    let (code, reason) = if body.is_some() {
+                        (183, "Session Progress")
+                    } else {
+                        (180, "Ringing")
+                    };
+                    self.provisional_to_caller(&mut call, code, reason, body, now);
+                }
+            }
+            200..=299 => {
+                let to_tag = msg
+                    .to_header()
+                    .ok()
+                    .and_then(|t| t.tag().map(str::to_owned));
+                let contact = msg.header(HeaderName::Contact).and_then(uri_of);
+                let leg = &mut call.legs[n];
+                if leg.state == LegState::Answered {
+                    // A retransmitted 2xx: our ACK was lost.
+                    self.ack(&call, Side::Callee(n), msg);
+                } else if call.bridged.is_none() && !call.a.gone && call.phase != Phase::Ended {
+                    leg.state = LegState::Answered;
+                    leg.remote_tag = to_tag;
+                    leg.remote_target = contact;
+                    self.ack(&call, Side::Callee(n), msg);
+                    if let (Some(sdp), Some(r)) = (&answer, &call.relay) {
+                        learn_remote(r.as_ref(), RelaySide::B, sdp);
+                    }
+                    call.bridged = Some(n);
+                    call.answered_at = Some(now);
+                    call.disarm(Timer::DialTimeout);
+                    for other in call.pending_legs().collect::<Vec<_>>() {
+                        self.cancel_leg(&mut call, other, now);
+                    }
+                    if let Some(d) = call.dial.as_mut() {
+                        d.answered_at = Some(now);
+                    }
+                    call.cdr.dstchannel = call.legs[n].channel.clone();
+                    call.cdr.disposition = Some("ANSWERED");
+                    call.cdr.sip_status = Some(status);
+                    if call.a.final_sent {
+                        // The dialplan answered already; the caller keeps the SDP it has.
+                        call.cdr.answer_ms.get_or_insert(self.wall_ms);
+                    } else {
+                        self.answer_caller(&mut call, answer.as_ref(), now);
+                    }
+                    tracing::info!(call = %call.uniqueid, callee = %call.legs[n].dialed, "answered");
+                } else {
+                    // Answered too late (another leg won, or the caller left): end it.
+                    leg.state = LegState::Answered;
+                    leg.remote_tag = to_tag;
+                    leg.remote_target = contact;
+                    self.ack(&call, Side::Callee(n), msg);
+                    self.bye_leg(&mut call, n, now);
+                }
+            }
+            _ => {
+                let was = call.legs[n].state;
+                call.legs[n].state = match was {
+                    LegState::Cancelled | LegState::Withdrawn => LegState::Withdrawn,
+                    _ => LegState::Failed(status),
+                };
+                call.cdr.sip_status.get_or_insert(status);
+                if !matches!(was, LegState::Cancelled | LegState::Withdrawn) {
+                    tracing::info!(call = %call.uniqueid, callee = %call.legs[n].dialed, status, "leg failed");
+                }
+                if call.bridged.is_none()
+                    && call.phase != Phase::Ended
+                    && call.pending_legs().next().is_none()
+                    && call.dial.is_some()
+                {
+                    let result = self.dial_failed(&mut call, now);
+                    self.drive(call, Resume::Dial(result), now);
+                    return;
+                }
+            }
+        }
+        self.calls.put(call);
+    }
+
+    /// Every leg failed: the Dial's outcome from the legs' responses.
+    pub(super) fn dial_failed(
+        &self,
+        call: &mut Call,
+        now: Instant,
+    ) -> dialplan::interp::DialResult {
+        call.disarm(Timer::DialTimeout);
+        let run = call.dial.take();
+        let mut causes = run
+            .as_ref()
+            .map(|r| r.failed_causes.clone())
+            .unwrap_or_default();
+        let mut last = None;
+        for leg in &call.legs {
+            if let LegState::Failed(code) = leg.state {
+                let c = sip_to_cause(code);
+                causes.push(c);
+                last = Some(c);
+            }
+        }
+        let status = dial_status_for_failed_legs(&causes);
+        call.cdr.disposition = Some(disposition_of(status));
+        let mut result =
+            dialplan::interp::DialResult::failed(status, last.or(causes.last().copied()));
+        if let Some(r) = run {
+            result.dialed_time = (now - r.started).as_secs_f64();
+            result.ring_time = r.ring_at.map(|t| (t - r.started).as_secs_f64());
+        }
+        result
+    }
+}
+
+pub(super) fn disposition_of(status: DialStatus) -> &'static str {
+    match status {
+        DialStatus::Answer => "ANSWERED",
+        DialStatus::Busy => "BUSY",
+        DialStatus::NoAnswer | DialStatus::Cancel => "NO ANSWER",
+        DialStatus::Congestion => "CONGESTION",
+        _ => "FAILED",
+    }
+}

@@ -1,0 +1,234 @@
+//! The call agent (B2BUA) as a sans-IO core: an authenticated INVITE starts a
+//! [`Call`] that runs the caller's dialplan; `Dial` rings every registered contact of
+//! each target in parallel, the first answer wins and the others are cancelled; the
+//! media of the call is anchored on a relay session whose addresses replace the
+//! phones' in every SDP the switch passes on.
+//!
+//! The agent never reads a clock, opens a socket or spawns a task. The runtime builds
+//! one [`CallAgent`] per event under the shard lock, hands it the shard's transaction
+//! layer and call table plus "now", and the agent queues its messages on the layer.
+//! Everything else it needs from the node (who is registered, a media session, the
+//! dialplan, where CDRs go) comes through [`Services`], which tests replace.
+
+mod dial;
+mod dialog;
+mod setup;
+mod teardown;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use media::relay::Side as RelaySide;
+use media::sdp::{Anchor, Sdp};
+
+use dialplan::causes::{DialStatus, cause_to_sip, dial_status_for_failed_legs, sip_to_cause};
+use dialplan::{Action, CallStart, Event, Interpreter, Resume};
+
+use crate::call::messages::{self, Dialog, Local, caller_from, new_branch, new_tag, uri_of};
+use crate::call::{
+    Call, CallTable, CdrDraft, ClientUse, DialRun, Inbound, LegState, Outbound, Phase, Relayed,
+    Route, Side, Timer,
+};
+use crate::config::Config;
+use crate::registrar::Binding;
+use crate::sip::ALLOW;
+use crate::sip::transaction::{ClientKey, Peer, ServerKey, TransactionLayer, TransportKind};
+use crate::sip::wire::{HeaderName, Message, Method, ResponseBuilder, Uri};
+use crate::store::cdr::Cdr;
+
+/// RFC 3261 T1 and T2, for re-sending our 2xx until the caller's ACK.
+const T1_MS: u64 = 500;
+const T2_MS: u64 = 4000;
+/// 64*T1: how long a UAS waits for the ACK of its 2xx.
+const ACK_WAIT: Duration = Duration::from_secs(32);
+/// The relay is checked for silence this often at most; a short media timeout is
+/// checked at half its length so a call ends within 1.5 timeouts of going quiet.
+const MEDIA_CHECK: Duration = Duration::from_secs(5);
+
+/// What authentication decided about a new INVITE.
+pub enum Admission {
+    Caller {
+        user: String,
+    },
+    Refuse {
+        status: u16,
+        reason: String,
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+/// One call's media anchor, as the agent sees it: the relay session in the node,
+/// a stand-in in tests.
+pub trait MediaSession: Send {
+    /// The relay's address facing `side`'s phone, for the SDP that phone receives.
+    fn local_rtp(&self, side: RelaySide) -> SocketAddr;
+    /// Where `side`'s phone said (in its SDP) it wants media.
+    fn set_remote(&self, side: RelaySide, rtp: SocketAddr, rtcp: Option<SocketAddr>, mux: bool);
+    /// Time since the last media packet from either side.
+    fn idle_for(&self, now: Instant) -> Duration;
+    /// Per-stream counters for the CDR.
+    fn report(&self) -> serde_json::Value;
+}
+
+/// The node as the call agent needs it.
+pub trait Services {
+    fn config(&self) -> &Config;
+    /// Digest authentication of an INVITE, with the guard's accounting.
+    fn authenticate(&self, msg: &Message, source: Peer, wall: i64, now: Instant) -> Admission;
+    /// Every current binding of a local user.
+    fn locate(&self, user: &str, wall: i64) -> Vec<Binding>;
+    fn allocate_media(&self) -> Result<Box<dyn MediaSession>, String>;
+    /// The plan new calls start on.
+    fn dialplan(&self) -> Arc<dialplan::Dialplan>;
+    /// Runs `f` with the interpreter's window on the world (AstDB, globals, time).
+    fn with_env(&self, wall_ms: i64, f: &mut dyn FnMut(&mut dyn dialplan::Env));
+    /// A node-wide sequence number for unique IDs and channel names.
+    fn next_seq(&self) -> u64;
+    /// A fresh Call-ID for an outbound leg that lands on the same shard as the call.
+    fn leg_call_id(&self) -> String;
+    /// Stores a finished call's record; must not block.
+    fn write_cdr(&self, cdr: Cdr);
+}
+
+/// The call agent over one shard, for one event.
+pub struct CallAgent<'a> {
+    pub svc: &'a dyn Services,
+    pub layer: &'a mut TransactionLayer,
+    pub calls: &'a mut CallTable,
+    /// Unix time in milliseconds, for CDRs, nonces and the dialplan's clock.
+    pub wall_ms: i64,
+}
+
+impl CallAgent<'_> {
+    pub(super) fn wall_secs(&self) -> i64 {
+        self.wall_ms.div_euclid(1000)
+    }
+
+    /// Our address for requests leaving on `transport`.
+    pub(super) fn local_for(&self, transport: TransportKind) -> Local {
+        let listen = &self.svc.config().sip.listen;
+        let spec = listen
+            .iter()
+            .find(|l| l.transport == transport)
+            .unwrap_or(&listen[0]);
+        let hostport = match spec.addr {
+            SocketAddr::V4(a) => a.to_string(),
+            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        };
+        Local {
+            hostport,
+            transport: spec.transport,
+        }
+    }
+
+    pub(super) fn media_check_interval(&self) -> Duration {
+        let half = Duration::from_millis(self.svc.config().rtp.media_timeout * 500);
+        half.clamp(Duration::from_millis(200), MEDIA_CHECK)
+    }
+
+    /// Answers a request with a fresh To tag through its server transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn respond(
+        &mut self,
+        key: &ServerKey,
+        req: &Message,
+        source: Peer,
+        status: u16,
+        reason: &str,
+        headers: &[(&str, String)],
+        now: Instant,
+    ) {
+        let bytes = response(
+            req,
+            source,
+            status,
+            reason,
+            headers,
+            &self.svc.config().sip.user_agent,
+        );
+        if let Err(e) = self.layer.send_response(now, key, status, bytes) {
+            tracing::debug!(error = %e, status, "response not sent");
+        }
+    }
+}
+
+/// A response to `req` with a fresh To tag, the given headers and our Server header.
+pub fn response(
+    req: &Message,
+    source: Peer,
+    status: u16,
+    reason: &str,
+    headers: &[(&str, String)],
+    user_agent: &str,
+) -> bytes::Bytes {
+    let tag = format!("{:016x}", rand::random::<u64>());
+    let mut b = ResponseBuilder::new(req, status, reason, Some(source.addr), Some(&tag));
+    for (name, value) in headers {
+        b = b.header(name, value);
+    }
+    b.header("Server", user_agent).finish()
+}
+
+fn is_sdp(msg: &Message) -> bool {
+    !msg.body().is_empty()
+        && msg.header(HeaderName::ContentType).is_none_or(|ct| {
+            ct.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/sdp")
+        })
+}
+
+/// The message's SDP body, if it has one that parses.
+fn sdp_of(msg: &Message) -> Option<Sdp> {
+    if !is_sdp(msg) {
+        return None;
+    }
+    std::str::from_utf8(msg.body())
+        .ok()
+        .and_then(|t| Sdp::parse(t).ok())
+}
+
+/// Where the first audio stream of an SDP wants its media.
+fn audio_target(sdp: &Sdp) -> Option<(SocketAddr, Option<SocketAddr>, bool)> {
+    sdp.media()
+        .into_iter()
+        .find(|m| m.kind == "audio" && m.port != 0)
+        .and_then(|m| m.rtp.map(|rtp| (rtp, m.rtcp, m.rtcp_mux)))
+}
+
+/// Points `side` of the relay at the phone that sent `sdp`.
+fn learn_remote(relay: &dyn MediaSession, side: RelaySide, sdp: &Sdp) {
+    if let Some((rtp, rtcp, mux)) = audio_target(sdp) {
+        relay.set_remote(side, rtp, rtcp, mux);
+    }
+}
+
+/// `sdp` pointed at the relay's side `side`: the first live audio stream is anchored;
+/// other streams are disabled (port 0) since the relay carries one stream per call.
+fn anchored(sdp: &Sdp, relay: &dyn MediaSession, side: RelaySide, version: u64) -> String {
+    let mut anchored_one = false;
+    let anchors: Vec<Anchor> = sdp
+        .media()
+        .iter()
+        .map(|m| {
+            if m.port == 0 {
+                Anchor::Keep
+            } else if m.kind == "audio" && !anchored_one {
+                anchored_one = true;
+                Anchor::Relay(relay.local_rtp(side))
+            } else {
+                Anchor::Reject
+            }
+        })
+        .collect();
+    sdp.rewrite_anchors(&anchors, version)
+}
+
+fn method_of(msg: &Message) -> Method {
+    msg.method().cloned().unwrap_or(Method::Other("".into()))
+}

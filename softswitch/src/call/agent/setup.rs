@@ -1,0 +1,310 @@
+use super::*;
+
+impl CallAgent<'_> {
+    /// A new INVITE (no To tag) from a phone.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_invite(&mut self, key: ServerKey, msg: Message, source: Peer, now: Instant) {
+        let call_id = msg.call_id().unwrap_or_default().to_owned();
+        if self.calls.by_call_id(&call_id).is_some() {
+            self.respond(&key, &msg, source, 482, "Loop Detected", &[], now);
+            return;
+        }
+        let wall = self.wall_secs();
+        let user = match self.svc.authenticate(&msg, source, wall, now) {
+            Admission::Caller { user } => user,
+            Admission::Refuse {
+                status,
+                reason,
+                headers,
+            } => {
+                self.respond(&key, &msg, source, status, &reason, &headers, now);
+                return;
+            }
+        };
+        let Some(endpoint) = self.svc.config().endpoint(&user).cloned() else {
+            self.respond(&key, &msg, source, 403, "Forbidden", &[], now);
+            return;
+        };
+
+        let offer = match sdp_of(&msg) {
+            Some(sdp) => Some(sdp),
+            None if is_sdp(&msg) => {
+                self.respond(&key, &msg, source, 400, "Malformed SDP", &[], now);
+                return;
+            }
+            None => None,
+        };
+        let relay = if offer.is_some() {
+            match self.svc.allocate_media() {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(error = %e, "no media relay for a new call");
+                    self.respond(
+                        &key,
+                        &msg,
+                        source,
+                        503,
+                        "Service Unavailable (no media ports)",
+                        &[("Retry-After", "5".into())],
+                        now,
+                    );
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        if let (Some(sdp), Some(r)) = (&offer, &relay) {
+            learn_remote(r.as_ref(), RelaySide::A, sdp);
+        }
+
+        let exten = msg
+            .request_uri()
+            .and_then(|u| Uri::parse(u).ok().and_then(|u| u.user().map(str::to_owned)))
+            .map(|u| crate::sip::wire::percent_decode(&u).into_owned())
+            .unwrap_or_default();
+        let (cid_name, cid_num) = endpoint
+            .callerid
+            .as_deref()
+            .map(dialplan::interp::parse_callerid_text)
+            .unwrap_or((None, None));
+        let cid_num = cid_num.unwrap_or_else(|| user.clone());
+        let seq = self.svc.next_seq();
+        let uniqueid = format!("{}.{seq}", wall);
+        let channel = format!("SIP/{user}-{seq:08x}");
+        let start = CallStart {
+            context: endpoint.context.clone(),
+            exten: exten.clone(),
+            caller_id_num: Some(cid_num.clone()),
+            caller_id_name: cid_name.clone(),
+            channel,
+            uniqueid: uniqueid.clone(),
+            variables: Vec::new(),
+        };
+        let interp = Interpreter::new(self.svc.dialplan(), start);
+        let local_tag = new_tag();
+        let a = Inbound {
+            call_id: call_id.clone(),
+            remote_from: msg.header(HeaderName::From).unwrap_or_default().to_owned(),
+            local_to: format!(
+                "{};tag={local_tag}",
+                msg.header(HeaderName::To).unwrap_or_default()
+            ),
+            remote_target: msg
+                .header(HeaderName::Contact)
+                .and_then(uri_of)
+                .unwrap_or_else(|| format!("sip:{user}@{}", source.addr)),
+            local_tag,
+            invite: msg,
+            key,
+            source,
+            local_cseq: 0,
+            final_sent: false,
+            ok: None,
+            ok_acked: false,
+            gone: false,
+        };
+        let clid = match &cid_name {
+            Some(n) => format!("\"{n}\" <{cid_num}>"),
+            None => format!("<{cid_num}>"),
+        };
+        let call = Call {
+            id: seq,
+            uniqueid,
+            a,
+            legs: Vec::new(),
+            bridged: None,
+            interp,
+            relay,
+            offer,
+            phase: Phase::Setup,
+            timers: Vec::new(),
+            dial: None,
+            waiting: false,
+            relayed: Default::default(),
+            sdp_version: 1,
+            answered_at: None,
+            cdr: CdrDraft {
+                start_ms: self.wall_ms,
+                src: cid_num,
+                dst: exten,
+                dcontext: endpoint.context.clone(),
+                clid,
+                ..Default::default()
+            },
+        };
+        tracing::info!(call = %call.uniqueid, from = %user, to = %call.cdr.dst, context = %call.cdr.dcontext, "new call");
+        self.calls.index_call_id(&call_id, call.id);
+        self.drive(call, Resume::Start, now);
+    }
+
+    /// Runs the dialplan until it needs the outside world, then puts the call back.
+    pub(super) fn drive(&mut self, mut call: Call, input: Resume, now: Instant) {
+        let mut input = input;
+        loop {
+            let mut action = None;
+            let mut pending = Some(input);
+            let interp = &mut call.interp;
+            self.svc.with_env(self.wall_ms, &mut |env| {
+                if let Some(i) = pending.take() {
+                    action = Some(interp.resume(i, env));
+                }
+            });
+            let Some(action) = action else {
+                // The services never ran the interpreter: a bug, but not one to hang on.
+                tracing::error!(call = %call.uniqueid, "dialplan environment unavailable");
+                self.finish_call(&mut call, 41, now);
+                break;
+            };
+            while let Some(ev) = call.interp.poll_event() {
+                match ev {
+                    Event::Step(s) => {
+                        call.cdr.lastapp = s.app.clone();
+                        tracing::debug!(call = %call.uniqueid, "Executing [{}@{}:{}] {}(\"{}\")", s.exten, s.context, s.priority, s.app, s.args);
+                    }
+                    Event::Log { level, message } => {
+                        tracing::info!(call = %call.uniqueid, %level, "{message}")
+                    }
+                    Event::Warning(w) => tracing::warn!(call = %call.uniqueid, "{w}"),
+                }
+            }
+            if let Action::Hangup(ending) = action {
+                self.finish_call(&mut call, ending.cause, now);
+                break;
+            }
+            if call.a.gone {
+                input = Resume::CallerHangup;
+                continue;
+            }
+            input = match action {
+                Action::Answer { .. } => {
+                    self.answer_caller(&mut call, None, now);
+                    Resume::Done
+                }
+                Action::Ringing => {
+                    self.provisional_to_caller(&mut call, 180, "Ringing", None, now);
+                    Resume::Done
+                }
+                Action::Progress => {
+                    let sdp = self.caller_sdp(&mut call, None);
+                    self.provisional_to_caller(&mut call, 183, "Session Progress", sdp, now);
+                    Resume::Done
+                }
+                Action::Wait { seconds } => {
+                    call.waiting = true;
+                    call.arm(
+                        now + Duration::from_secs_f64(seconds.clamp(0.0, 86_400.0)),
+                        Timer::Resume,
+                    );
+                    break;
+                }
+                // The following Hangup carries the cause (17/34) that picks the response.
+                Action::Busy { .. } | Action::Congestion { .. } => Resume::Done,
+                Action::Dial(req) => match self.start_dial(&mut call, req, now) {
+                    None => break,
+                    Some(result) => Resume::Dial(result),
+                },
+                other => {
+                    tracing::warn!(call = %call.uniqueid, action = ?other, "this application needs the media server, which this build does not include yet");
+                    match other {
+                        Action::Playback { .. } | Action::Background { .. } => {
+                            Resume::Played { ok: false }
+                        }
+                        Action::WaitExten { .. } | Action::CollectDigit { .. } => Resume::Timeout,
+                        Action::Read { .. } => Resume::Read {
+                            digits: String::new(),
+                            status: "ERROR".into(),
+                        },
+                        Action::Record { .. } => Resume::Recorded {
+                            status: "ERROR".into(),
+                        },
+                        Action::VoiceMail { .. } => Resume::VoiceMail {
+                            status: "FAILED".into(),
+                            exit: None,
+                        },
+                        Action::ConfBridge { .. } => Resume::ConfBridge {
+                            result: "FAILED".into(),
+                        },
+                        _ => Resume::Done,
+                    }
+                }
+            };
+        }
+        self.calls.put(call);
+    }
+
+    /// SDP for the caller: `answer` (the callee's) or else the caller's own offer,
+    /// pointed at the relay's caller side.
+    pub(super) fn caller_sdp(&self, call: &mut Call, answer: Option<&Sdp>) -> Option<String> {
+        let relay = call.relay.as_ref()?;
+        let base = answer.or(call.offer.as_ref())?;
+        call.sdp_version += 1;
+        Some(anchored(
+            base,
+            relay.as_ref(),
+            RelaySide::A,
+            call.sdp_version,
+        ))
+    }
+
+    pub(super) fn response_to_caller(
+        &self,
+        call: &Call,
+        code: u16,
+        reason: &str,
+        sdp: Option<&str>,
+    ) -> bytes::Bytes {
+        let local = self.local_for(call.a.source.transport);
+        let b = ResponseBuilder::new(
+            &call.a.invite,
+            code,
+            reason,
+            Some(call.a.source.addr),
+            Some(&call.a.local_tag),
+        )
+        .header("Contact", local.contact())
+        .header("Allow", ALLOW)
+        .header("Server", &self.svc.config().sip.user_agent);
+        match sdp {
+            Some(s) => b.body(Some("application/sdp"), s.as_bytes()),
+            None => b.finish(),
+        }
+    }
+
+    pub(super) fn provisional_to_caller(
+        &mut self,
+        call: &mut Call,
+        code: u16,
+        reason: &str,
+        sdp: Option<String>,
+        now: Instant,
+    ) {
+        if call.a.final_sent {
+            return;
+        }
+        let bytes = self.response_to_caller(call, code, reason, sdp.as_deref());
+        let _ = self.layer.send_response(now, &call.a.key, code, bytes);
+    }
+
+    /// Sends the 2xx to the caller (once) and starts re-sending it until the ACK.
+    pub(super) fn answer_caller(&mut self, call: &mut Call, answer: Option<&Sdp>, now: Instant) {
+        if call.a.final_sent {
+            return;
+        }
+        let sdp = self.caller_sdp(call, answer);
+        let bytes = self.response_to_caller(call, 200, "OK", sdp.as_deref());
+        let _ = self
+            .layer
+            .send_response(now, &call.a.key, 200, bytes.clone());
+        call.a.final_sent = true;
+        call.a.ok = Some(bytes);
+        call.arm(now + Duration::from_millis(T1_MS), Timer::Resend2xx(T1_MS));
+        call.arm(now + ACK_WAIT, Timer::AckTimeout);
+        call.phase = Phase::Answered;
+        call.answered_at = Some(now);
+        call.cdr.answer_ms.get_or_insert(self.wall_ms);
+        if call.relay.is_some() && self.svc.config().rtp.media_timeout > 0 {
+            call.arm(now + self.media_check_interval(), Timer::MediaCheck);
+        }
+    }
+}

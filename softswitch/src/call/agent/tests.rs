@@ -1,0 +1,656 @@
+//! The call agent driven by hand: phones are SIP text written here, the clock is an
+//! `Instant` moved by the test, media is a stand-in that records what the agent told
+//! it. Every RFC 3261 timer the agent and its transactions use fires at the simulated
+//! time it should.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use media::relay::Side as RelaySide;
+
+use super::{Admission, CallAgent, MediaSession, Services};
+use crate::call::CallTable;
+use crate::config::Config;
+use crate::registrar::Binding;
+use crate::sip::transaction::{Peer, TimerConfig, TransactionLayer, TransportKind, TuEvent, TxKey};
+use crate::sip::wire::{Framing, HeaderName, Message, Method, ResponseBuilder};
+use crate::store::cdr::Cdr;
+
+const CALLER: &str = "127.0.0.1:5071";
+const BOB: &str = "127.0.0.1:5072";
+const CAROL: &str = "127.0.0.1:5073";
+const RELAY_A: &str = "127.0.0.9:40000";
+const RELAY_B: &str = "127.0.0.9:40002";
+
+const PLAN: &str = "\
+[internal]
+exten => 1002,1,Dial(SIP/1002,20)
+ same => n,Hangup()
+exten => 1010,1,Dial(SIP/1002&SIP/1003,20)
+ same => n,Hangup()
+exten => 1020,1,Dial(SIP/1002,2)
+ same => n,Hangup()
+";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// What the agent told one call's media anchor, and when media last flowed.
+#[derive(Default)]
+struct MediaLog {
+    remotes: HashMap<&'static str, SocketAddr>,
+    last_packet: Option<Instant>,
+}
+
+struct FakeMedia(Arc<Mutex<MediaLog>>);
+
+impl MediaSession for FakeMedia {
+    fn local_rtp(&self, side: RelaySide) -> SocketAddr {
+        match side {
+            RelaySide::A => addr(RELAY_A),
+            RelaySide::B => addr(RELAY_B),
+        }
+    }
+    fn set_remote(&self, side: RelaySide, rtp: SocketAddr, _: Option<SocketAddr>, _: bool) {
+        let name = if side == RelaySide::A { "A" } else { "B" };
+        self.0.lock().unwrap().remotes.insert(name, rtp);
+    }
+    fn idle_for(&self, now: Instant) -> Duration {
+        match self.0.lock().unwrap().last_packet {
+            Some(t) => now.saturating_duration_since(t),
+            None => Duration::from_secs(3600),
+        }
+    }
+    fn report(&self) -> serde_json::Value {
+        serde_json::json!({ "fake": true })
+    }
+}
+
+struct FakeNode {
+    config: Config,
+    plan: Arc<dialplan::Dialplan>,
+    globals: dialplan::Globals,
+    db: RefCell<dialplan::MemoryDb>,
+    bindings: HashMap<String, Vec<Binding>>,
+    media: Arc<Mutex<MediaLog>>,
+    seq: Cell<u64>,
+    cdrs: RefCell<Vec<Cdr>>,
+}
+
+struct Env<'a> {
+    node: &'a FakeNode,
+    db: std::cell::RefMut<'a, dialplan::MemoryDb>,
+    wall_ms: i64,
+}
+
+impl dialplan::Env for Env<'_> {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::from_millisecond(self.wall_ms).unwrap()
+    }
+    fn random(&mut self) -> u64 {
+        4
+    }
+    fn db(&mut self) -> &mut dyn dialplan::AstDb {
+        &mut *self.db
+    }
+    fn globals(&self) -> &dialplan::Globals {
+        &self.node.globals
+    }
+}
+
+impl Services for FakeNode {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn authenticate(&self, msg: &Message, _: Peer, _: i64, _: Instant) -> Admission {
+        let user = msg
+            .header(HeaderName::ProxyAuthorization)
+            .and_then(|h| h.split("username=\"").nth(1))
+            .and_then(|rest| rest.split('"').next());
+        match user {
+            Some(u) => Admission::Caller { user: u.to_owned() },
+            None => Admission::Refuse {
+                status: 407,
+                reason: "Proxy Authentication Required".into(),
+                headers: vec![(
+                    "Proxy-Authenticate",
+                    "Digest realm=\"pbx.test\", nonce=\"n\"".into(),
+                )],
+            },
+        }
+    }
+    fn locate(&self, user: &str, _: i64) -> Vec<Binding> {
+        self.bindings.get(user).cloned().unwrap_or_default()
+    }
+    fn allocate_media(&self) -> Result<Box<dyn MediaSession>, String> {
+        Ok(Box::new(FakeMedia(self.media.clone())))
+    }
+    fn dialplan(&self) -> Arc<dialplan::Dialplan> {
+        self.plan.clone()
+    }
+    fn with_env(&self, wall_ms: i64, f: &mut dyn FnMut(&mut dyn dialplan::Env)) {
+        let mut env = Env {
+            node: self,
+            db: self.db.borrow_mut(),
+            wall_ms,
+        };
+        f(&mut env);
+    }
+    fn next_seq(&self) -> u64 {
+        self.seq.set(self.seq.get() + 1);
+        self.seq.get()
+    }
+    fn leg_call_id(&self) -> String {
+        format!("leg-{}", self.next_seq())
+    }
+    fn write_cdr(&self, cdr: Cdr) {
+        self.cdrs.borrow_mut().push(cdr);
+    }
+}
+
+fn binding(user: &str, at: &str) -> Binding {
+    Binding {
+        aor: format!("sip:{user}@pbx.test"),
+        contact: format!("<sip:{user}@{at}>"),
+        expires_at: i64::MAX,
+        call_id: format!("reg-{user}"),
+        cseq: 1,
+        q: None,
+        instance: None,
+        reg_id: None,
+        path: Vec::new(),
+        transport: TransportKind::Udp,
+        source: addr(at),
+        user_agent: "phone".into(),
+        updated_at: 0,
+    }
+}
+
+/// The agent, its transaction layer and the phones' view of the wire.
+struct Net {
+    node: FakeNode,
+    layer: TransactionLayer,
+    calls: CallTable,
+    t0: Instant,
+    now: Instant,
+    /// Everything the switch sent and no test has looked at yet.
+    wire: Vec<(SocketAddr, Message)>,
+}
+
+impl Net {
+    fn new(media_timeout: u64) -> Net {
+        let toml = format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomain = \"pbx.test\"\n\
+             [rtp]\nmedia_timeout = {media_timeout}\n\
+             [[endpoint]]\nname = \"1001\"\npassword = \"x\"\ncontext = \"internal\"\n\
+             callerid = \"Alice <1001>\"\n\
+             [[endpoint]]\nname = \"1002\"\npassword = \"x\"\ncontext = \"internal\"\n\
+             [[endpoint]]\nname = \"1003\"\npassword = \"x\"\ncontext = \"internal\"\n"
+        );
+        let config = Config::parse(&toml, Path::new("test.toml")).unwrap();
+        let plan = dialplan::Dialplan::load_str("t.conf", PLAN, ".".as_ref())
+            .unwrap()
+            .plan;
+        let globals = dialplan::Globals::from_plan(&plan);
+        let bindings = HashMap::from([
+            ("1002".to_owned(), vec![binding("1002", BOB)]),
+            ("1003".to_owned(), vec![binding("1003", CAROL)]),
+        ]);
+        let t0 = Instant::now();
+        Net {
+            node: FakeNode {
+                config,
+                plan: Arc::new(plan),
+                globals,
+                db: Default::default(),
+                bindings,
+                media: Default::default(),
+                seq: Cell::new(0),
+                cdrs: Default::default(),
+            },
+            layer: TransactionLayer::new(TimerConfig::default()),
+            calls: CallTable::default(),
+            t0,
+            now: t0,
+            wire: Vec::new(),
+        }
+    }
+
+    fn agent<R>(&mut self, f: impl FnOnce(&mut CallAgent<'_>) -> R) -> R {
+        let wall_ms = 1_700_000_000_000 + (self.now - self.t0).as_millis() as i64;
+        let mut agent = CallAgent {
+            svc: &self.node,
+            layer: &mut self.layer,
+            calls: &mut self.calls,
+            wall_ms,
+        };
+        f(&mut agent)
+    }
+
+    /// A phone at `from` sends `text` to the switch.
+    fn deliver(&mut self, from: &str, text: impl Into<Bytes>) {
+        let msg = Message::parse(text.into(), Framing::Datagram).expect("test message parses");
+        let peer = Peer::udp(addr(from));
+        if msg.is_request() {
+            self.layer.handle_request(self.now, msg, peer);
+        } else {
+            self.layer.handle_response(self.now, msg, peer);
+        }
+        self.pump();
+    }
+
+    /// Routes the layer's events to the agent the way the node's dispatcher does.
+    fn pump(&mut self) {
+        let now = self.now;
+        while let Some(ev) = self.layer.poll_event() {
+            match ev {
+                TuEvent::Request {
+                    key: Some(key),
+                    msg,
+                    source,
+                } => {
+                    let has_tag = msg.to_header().is_ok_and(|t| t.tag().is_some());
+                    if msg.method() == Some(&Method::Invite) && !has_tag {
+                        self.agent(|a| a.handle_invite(key, msg, source, now));
+                    } else {
+                        let known = self.agent(|a| a.handle_in_dialog(key, msg, source, now));
+                        assert!(known, "an in-dialog request for no call");
+                    }
+                }
+                TuEvent::Request { key: None, msg, .. } => self.agent(|a| a.handle_ack(&msg)),
+                TuEvent::Response { key, msg } => {
+                    self.agent(|a| a.handle_response(key, msg, now));
+                }
+                TuEvent::StrayResponse { msg, .. } => self.agent(|a| a.handle_stray_response(&msg)),
+                TuEvent::Timeout {
+                    key: TxKey::Client(k),
+                }
+                | TuEvent::TransportError {
+                    key: TxKey::Client(k),
+                } => {
+                    self.agent(|a| a.handle_client_failure(&k, now));
+                }
+                TuEvent::Timeout { .. } | TuEvent::TransportError { .. } => {}
+                TuEvent::Unmatchable { msg, .. } => panic!("unmatchable: {msg:?}"),
+            }
+        }
+        while let Some(t) = self.layer.poll_transmit() {
+            let msg = Message::parse(t.bytes, Framing::Datagram).expect("the switch sent SIP");
+            self.wire.push((t.peer.addr, msg));
+        }
+    }
+
+    /// Moves the clock by `by`, firing every deadline on the way at its own time.
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        loop {
+            let next = [self.layer.poll_timeout(), self.calls.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(at) if at <= until => {
+                    self.now = self.now.max(at);
+                    let now = self.now;
+                    self.layer.handle_timeout(now);
+                    self.pump();
+                    self.agent(|a| a.handle_timeout(now));
+                    self.pump();
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+    }
+
+    /// The first unread message sent to `to` that `what` describes ("INVITE", "180",
+    /// "ACK"...); panics with what was sent instead.
+    fn expect(&mut self, to: &str, what: &str) -> Message {
+        let to = addr(to);
+        let pos = self
+            .wire
+            .iter()
+            .position(|(a, m)| *a == to && describe(m) == what);
+        match pos {
+            Some(i) => self.wire.remove(i).1,
+            None => panic!(
+                "nothing like {what} was sent to {to}; unread: {:?}",
+                self.wire
+                    .iter()
+                    .map(|(a, m)| format!("{} to {a}", describe(m)))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    /// How many unread messages like `what` went to `to` (and forgets them).
+    fn count(&mut self, to: &str, what: &str) -> usize {
+        let to = addr(to);
+        let before = self.wire.len();
+        self.wire
+            .retain(|(a, m)| !(*a == to && describe(m) == what));
+        before - self.wire.len()
+    }
+
+    fn cdrs(&self) -> Vec<Cdr> {
+        self.node.cdrs.borrow().clone()
+    }
+
+    fn remote(&self, side: &str) -> Option<SocketAddr> {
+        self.node.media.lock().unwrap().remotes.get(side).copied()
+    }
+}
+
+/// "INVITE", "ACK", "180", "200 INVITE"-style names for a message.
+fn describe(m: &Message) -> String {
+    match m.status() {
+        Some(s) if s >= 200 => format!(
+            "{s} {}",
+            m.cseq().map(|c| c.method.to_string()).unwrap_or_default()
+        ),
+        Some(s) => s.to_string(),
+        None => m.method().map(|x| x.to_string()).unwrap_or_default(),
+    }
+}
+
+fn sdp(port: u16, direction: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na={direction}\r\n"
+    )
+}
+
+fn media_port(m: &Message) -> SocketAddr {
+    let text = std::str::from_utf8(m.body()).unwrap();
+    let sdp = media::sdp::Sdp::parse(text).unwrap();
+    sdp.media()[0].rtp.unwrap()
+}
+
+/// The caller's INVITE to `exten`, authenticated unless `auth` is false.
+fn invite(call_id: &str, exten: &str, auth: bool) -> String {
+    let body = sdp(7000, "sendrecv");
+    let creds = if auth {
+        "Proxy-Authorization: Digest username=\"1001\", realm=\"pbx.test\"\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "INVITE sip:{exten}@pbx.test SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {CALLER};branch=z9hG4bK-{call_id}-1\r\n\
+         From: <sip:1001@pbx.test>;tag=caller\r\nTo: <sip:{exten}@pbx.test>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{CALLER}>\r\n\
+         Max-Forwards: 70\r\n{creds}Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A request from the caller inside its dialog with the switch.
+fn caller_request(method: &str, call_id: &str, to_tag: &str, cseq: u32, body: &str) -> String {
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".to_owned()
+    };
+    format!(
+        "{method} sip:switch@127.0.0.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {CALLER};branch=z9hG4bK-{call_id}-{method}-{cseq}\r\n\
+         From: <sip:1001@pbx.test>;tag=caller\r\nTo: <sip:1002@pbx.test>;tag={to_tag}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n{ct}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The caller's CANCEL of its first INVITE.
+fn cancel(call_id: &str) -> String {
+    format!(
+        "CANCEL sip:1002@pbx.test SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {CALLER};branch=z9hG4bK-{call_id}-1\r\n\
+         From: <sip:1001@pbx.test>;tag=caller\r\nTo: <sip:1002@pbx.test>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// A phone's response to a request the switch sent it.
+fn reply(req: &Message, status: u16, tag: &str, body: Option<&str>) -> Bytes {
+    let b = ResponseBuilder::new(req, status, "Phone", None, Some(tag))
+        .header("Contact", format!("<sip:phone@{BOB}>"));
+    match body {
+        Some(s) => b.body(Some("application/sdp"), s.as_bytes()),
+        None => b.finish(),
+    }
+}
+
+fn to_tag(m: &Message) -> String {
+    m.to_header().unwrap().tag().unwrap().to_owned()
+}
+
+/// Caller 1001 reaches 1002, who answers; returns the caller's 200 (its To tag is the
+/// caller's dialog) and Bob's INVITE.
+fn answered_call(net: &mut Net, call_id: &str) -> (Message, Message) {
+    net.deliver(CALLER, invite(call_id, "1002", true));
+    let leg = net.expect(BOB, "INVITE");
+    net.deliver(BOB, reply(&leg, 180, "bob", None));
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    net.expect(BOB, "ACK");
+    let ok = net.expect(CALLER, "200 INVITE");
+    (ok, leg)
+}
+
+#[test]
+fn an_answered_call_is_anchored_relayed_and_billed() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("c1", "1002", true));
+    net.expect(CALLER, "100");
+    let leg = net.expect(BOB, "INVITE");
+    assert_eq!(
+        media_port(&leg),
+        addr(RELAY_B),
+        "the callee is offered the relay"
+    );
+    assert_eq!(net.remote("A"), Some(addr("127.0.0.1:7000")));
+    assert!(leg.header(HeaderName::From).unwrap().contains("Alice"));
+
+    net.deliver(BOB, reply(&leg, 180, "bob", None));
+    net.expect(CALLER, "180");
+    net.advance(Duration::from_secs(2));
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    let ack = net.expect(BOB, "ACK");
+    assert_eq!(to_tag(&ack), "bob");
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(
+        media_port(&ok),
+        addr(RELAY_A),
+        "the caller is answered with the relay"
+    );
+    assert_eq!(net.remote("B"), Some(addr("127.0.0.1:8000")));
+
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "c1", &tag, 1, ""));
+    net.advance(Duration::from_secs(5));
+    assert_eq!(
+        net.count(CALLER, "200 INVITE"),
+        0,
+        "an ACKed 2xx is not re-sent"
+    );
+
+    net.deliver(CALLER, caller_request("BYE", "c1", &tag, 2, ""));
+    net.expect(CALLER, "200 BYE");
+    let bye = net.expect(BOB, "BYE");
+    net.deliver(BOB, reply(&bye, 200, "bob", None));
+    let cdrs = net.cdrs();
+    assert_eq!(cdrs.len(), 1);
+    let cdr = &cdrs[0];
+    assert_eq!(cdr.disposition, "ANSWERED");
+    assert_eq!((cdr.duration, cdr.billsec), (7, 5));
+    assert_eq!(cdr.end_reason, "caller_hangup");
+    assert_eq!((cdr.src.as_str(), cdr.dst.as_str()), ("1001", "1002"));
+    net.advance(Duration::from_secs(40));
+    assert!(
+        net.calls.is_empty(),
+        "the call is forgotten once its BYE is done"
+    );
+}
+
+#[test]
+fn an_unacknowledged_2xx_is_resent_with_backoff_then_both_sides_are_hung_up() {
+    let mut net = Net::new(0);
+    let (_, _) = answered_call(&mut net, "c2");
+    // T1 doubling up to T2: re-sent at 0.5, 1.5, 3.5, 7.5, then every 4 s until 32 s.
+    net.advance(Duration::from_millis(3600));
+    assert_eq!(net.count(CALLER, "200 INVITE"), 3);
+    net.advance(Duration::from_millis(28_000));
+    assert_eq!(net.count(CALLER, "200 INVITE"), 7);
+    assert_eq!(net.count(CALLER, "BYE"), 0);
+    net.advance(Duration::from_millis(500));
+    net.expect(CALLER, "BYE");
+    net.expect(BOB, "BYE");
+    let cdrs = net.cdrs();
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(cdrs[0].end_reason, "no_ack");
+}
+
+#[test]
+fn a_ring_timeout_cancels_the_leg_and_the_caller_gets_480() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("c3", "1020", true));
+    let leg = net.expect(BOB, "INVITE");
+    net.deliver(BOB, reply(&leg, 180, "bob", None));
+    net.advance(Duration::from_millis(1990));
+    assert_eq!(
+        net.count(BOB, "CANCEL"),
+        0,
+        "nothing before the Dial timeout"
+    );
+    net.advance(Duration::from_millis(20));
+    let c = net.expect(BOB, "CANCEL");
+    assert_eq!(c.header(HeaderName::Via), leg.header(HeaderName::Via));
+    net.deliver(BOB, reply(&c, 200, "bob", None));
+    net.deliver(BOB, reply(&leg, 487, "bob", None));
+    net.expect(BOB, "ACK");
+    net.expect(CALLER, "480 INVITE");
+    let cdrs = net.cdrs();
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(cdrs[0].disposition, "NO ANSWER");
+    assert_eq!(cdrs[0].hangup_cause, 19);
+}
+
+#[test]
+fn a_callee_answering_after_the_caller_cancelled_is_acked_and_hung_up() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("c4", "1002", true));
+    let leg = net.expect(BOB, "INVITE");
+    net.deliver(BOB, reply(&leg, 180, "bob", None));
+    net.deliver(CALLER, cancel("c4"));
+    net.expect(CALLER, "200 CANCEL");
+    net.expect(CALLER, "487 INVITE");
+    let c = net.expect(BOB, "CANCEL");
+    // Bob answered before the CANCEL reached him.
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    net.deliver(BOB, reply(&c, 481, "bob", None));
+    net.expect(BOB, "ACK");
+    let bye = net.expect(BOB, "BYE");
+    assert_eq!(to_tag(&bye), "bob");
+    net.deliver(BOB, reply(&bye, 200, "bob", None));
+    assert_eq!(
+        net.count(CALLER, "200 INVITE"),
+        0,
+        "the caller is not answered"
+    );
+    let cdrs = net.cdrs();
+    assert_eq!(cdrs.len(), 1, "one CDR per call");
+    assert_eq!(cdrs[0].end_reason, "caller_cancel");
+    net.advance(Duration::from_secs(40));
+    assert!(net.calls.is_empty());
+}
+
+#[test]
+fn the_first_of_two_phones_to_answer_wins_and_the_other_is_cancelled() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("c5", "1010", true));
+    let bob = net.expect(BOB, "INVITE");
+    let carol = net.expect(CAROL, "INVITE");
+    assert_ne!(bob.call_id(), carol.call_id());
+    net.deliver(CAROL, reply(&carol, 180, "carol", None));
+    net.deliver(BOB, reply(&bob, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    net.expect(BOB, "ACK");
+    net.expect(CALLER, "200 INVITE");
+    let c = net.expect(CAROL, "CANCEL");
+    net.deliver(CAROL, reply(&c, 200, "carol", None));
+    net.deliver(CAROL, reply(&carol, 487, "carol", None));
+    net.expect(CAROL, "ACK");
+    assert_eq!(net.count(CAROL, "BYE"), 0);
+}
+
+#[test]
+fn a_busy_callee_makes_the_caller_busy() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("c6", "1002", true));
+    let leg = net.expect(BOB, "INVITE");
+    net.deliver(BOB, reply(&leg, 486, "bob", None));
+    net.expect(BOB, "ACK");
+    net.expect(CALLER, "486 INVITE");
+    let cdrs = net.cdrs();
+    assert_eq!(cdrs[0].disposition, "BUSY");
+    assert_eq!(cdrs[0].hangup_cause, 17);
+    assert_eq!(cdrs[0].sip_status, Some(486));
+}
+
+#[test]
+fn silence_after_the_answer_hangs_the_call_up_within_one_and_a_half_timeouts() {
+    let mut net = Net::new(2);
+    let (ok, _) = answered_call(&mut net, "c7");
+    net.deliver(CALLER, caller_request("ACK", "c7", &to_tag(&ok), 1, ""));
+    net.node.media.lock().unwrap().last_packet = Some(net.now);
+    net.advance(Duration::from_millis(1900));
+    assert_eq!(net.count(CALLER, "BYE"), 0, "media is only 1.9 s quiet");
+    net.advance(Duration::from_millis(1100));
+    net.expect(CALLER, "BYE");
+    net.expect(BOB, "BYE");
+    assert_eq!(net.cdrs()[0].end_reason, "media_timeout");
+}
+
+#[test]
+fn a_reinvite_to_hold_is_reanchored_relayed_and_acked_on_the_other_side() {
+    let mut net = Net::new(60);
+    let (ok, _) = answered_call(&mut net, "c8");
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "c8", &tag, 1, ""));
+    net.deliver(
+        CALLER,
+        caller_request("INVITE", "c8", &tag, 2, &sdp(7002, "sendonly")),
+    );
+    let hold = net.expect(BOB, "INVITE");
+    assert_eq!(to_tag(&hold), "bob");
+    assert_eq!(media_port(&hold), addr(RELAY_B));
+    assert!(
+        std::str::from_utf8(hold.body())
+            .unwrap()
+            .contains("a=sendonly")
+    );
+    assert_eq!(net.remote("A"), Some(addr("127.0.0.1:7002")));
+    net.deliver(BOB, reply(&hold, 200, "bob", Some(&sdp(8002, "recvonly"))));
+    net.expect(BOB, "ACK");
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(media_port(&ok), addr(RELAY_A));
+    assert_eq!(net.remote("B"), Some(addr("127.0.0.1:8002")));
+}
+
+#[test]
+fn an_unauthenticated_invite_is_challenged_and_starts_nothing() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("c9", "1002", false));
+    let r = net.expect(CALLER, "407 INVITE");
+    assert!(r.header(HeaderName::ProxyAuthenticate).is_some());
+    assert_eq!(net.count(BOB, "INVITE"), 0);
+    assert!(net.calls.is_empty());
+    assert!(net.cdrs().is_empty());
+}

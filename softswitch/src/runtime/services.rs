@@ -1,0 +1,191 @@
+//! The node behind the call agent's [`Services`]: the registrar, the relay, the
+//! dialplan and AstDB, and the database for CDRs. Also the thin glue that builds a
+//! [`CallAgent`] over a shard for each event.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use media::relay::Side as RelaySide;
+
+use crate::call::agent::{Admission, CallAgent, MediaSession, Services};
+use crate::config::Config;
+use crate::registrar::{AuthOutcome, Binding};
+use crate::sip::transaction::Peer;
+use crate::sip::wire::{HeaderName, Message};
+use crate::store::astdb::DbHandle;
+use crate::store::cdr::Cdr;
+
+use super::Node;
+use super::shard::{ShardState, shard_of};
+
+/// The node as seen from one shard.
+pub(super) struct NodeServices<'a> {
+    pub node: &'a Node,
+    pub shard: usize,
+}
+
+/// The interpreter's window on the node: wall clock, randomness, AstDB, globals.
+struct CallEnv<'a> {
+    db: DbHandle<'a>,
+    globals: &'a dialplan::Globals,
+    now: jiff::Timestamp,
+}
+
+impl dialplan::Env for CallEnv<'_> {
+    fn now(&self) -> jiff::Timestamp {
+        self.now
+    }
+    fn random(&mut self) -> u64 {
+        rand::random()
+    }
+    fn db(&mut self) -> &mut dyn dialplan::AstDb {
+        &mut self.db
+    }
+    fn globals(&self) -> &dialplan::Globals {
+        self.globals
+    }
+}
+
+impl Services for NodeServices<'_> {
+    fn config(&self) -> &Config {
+        &self.node.config
+    }
+
+    fn authenticate(&self, msg: &Message, source: Peer, wall: i64, now: Instant) -> Admission {
+        let registrar = &self.node.registrar;
+        match registrar
+            .auth
+            .check(msg, HeaderName::ProxyAuthorization, wall)
+        {
+            AuthOutcome::Authenticated { user } => {
+                registrar.guard.record_success(source.addr.ip());
+                Admission::Caller { user }
+            }
+            AuthOutcome::Malformed(reason) => Admission::Refuse {
+                status: 400,
+                reason: reason.to_owned(),
+                headers: Vec::new(),
+            },
+            outcome => {
+                let stale = matches!(outcome, AuthOutcome::Challenge { stale: true });
+                if let AuthOutcome::Failed { user } = &outcome {
+                    tracing::warn!(%user, source = %source.addr, "call authentication failed");
+                    if let Some(ev) = registrar.guard.record_failure(source.addr.ip(), now) {
+                        tracing::warn!(?ev, "authentication guard");
+                    }
+                }
+                Admission::Refuse {
+                    status: 407,
+                    reason: "Proxy Authentication Required".into(),
+                    headers: self
+                        .node
+                        .challenge_headers("Proxy-Authenticate", stale, wall, msg),
+                }
+            }
+        }
+    }
+
+    fn locate(&self, user: &str, wall: i64) -> Vec<Binding> {
+        let registrar = &self.node.registrar;
+        registrar.location.lookup(&registrar.aor(user), wall)
+    }
+
+    fn allocate_media(&self) -> Result<Box<dyn MediaSession>, String> {
+        // The relay registers its sockets with the runtime; we may be on a plain thread.
+        let _rt = self.node.rt.enter();
+        self.node
+            .relay
+            .allocate()
+            .map(|s| Box::new(s) as Box<dyn MediaSession>)
+            .map_err(|e| e.to_string())
+    }
+
+    fn dialplan(&self) -> Arc<dialplan::Dialplan> {
+        self.node.dialplan()
+    }
+
+    fn with_env(&self, wall_ms: i64, f: &mut dyn FnMut(&mut dyn dialplan::Env)) {
+        let mut env = CallEnv {
+            db: DbHandle(&self.node.astdb),
+            globals: &self.node.globals,
+            now: jiff::Timestamp::from_millisecond(wall_ms)
+                .unwrap_or_else(|_| jiff::Timestamp::now()),
+        };
+        f(&mut env);
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.node.call_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn leg_call_id(&self) -> String {
+        loop {
+            let cid = format!("{:032x}", rand::random::<u128>());
+            if shard_of(&cid, self.node.shards.len()) == self.shard {
+                return cid;
+            }
+        }
+    }
+
+    fn write_cdr(&self, cdr: Cdr) {
+        let store = self.node.store.clone();
+        self.node.rt.spawn(async move {
+            if let Err(e) = store.insert_cdr(&cdr).await {
+                tracing::error!(error = %e, uniqueid = %cdr.uniqueid, "could not write a CDR");
+            }
+        });
+    }
+}
+
+impl MediaSession for media::relay::Session {
+    fn local_rtp(&self, side: RelaySide) -> SocketAddr {
+        media::relay::Session::local_rtp(self, side)
+    }
+
+    fn set_remote(&self, side: RelaySide, rtp: SocketAddr, rtcp: Option<SocketAddr>, mux: bool) {
+        media::relay::Session::set_remote(self, side, rtp, rtcp, mux)
+    }
+
+    fn idle_for(&self, now: Instant) -> Duration {
+        self.idle_at(now)
+    }
+
+    fn report(&self) -> serde_json::Value {
+        let leg = |side: RelaySide| {
+            let s = self.stats(side);
+            serde_json::json!({
+                "packets": s.packets,
+                "bytes": s.bytes,
+                "lost": s.lost,
+                "jitter_ms": (s.jitter_ms * 100.0).round() / 100.0,
+                "forwarded": self.forwarded(side),
+                "latched": self.latched(side).map(|a| a.to_string()),
+            })
+        };
+        serde_json::json!({ "caller": leg(RelaySide::A), "callee": leg(RelaySide::B) })
+    }
+}
+
+impl Node {
+    /// The call agent over shard `idx`, for one event at `SystemTime::now()`.
+    pub(super) fn with_agent<R>(
+        &self,
+        idx: usize,
+        st: &mut ShardState,
+        f: impl FnOnce(&mut CallAgent<'_>) -> R,
+    ) -> R {
+        let svc = NodeServices {
+            node: self,
+            shard: idx,
+        };
+        let mut agent = CallAgent {
+            svc: &svc,
+            layer: &mut st.layer,
+            calls: &mut st.calls,
+            wall_ms: super::unix_now_ms(),
+        };
+        f(&mut agent)
+    }
+}
