@@ -448,3 +448,44 @@ fn the_dialplan_can_rewrite_the_caller_id() {
         "{invite}"
     );
 }
+
+#[test]
+fn reliable_provisionals_session_timer_and_a_late_offer_work_end_to_end() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    let (alice, bob) = completed_call(
+        &sw,
+        &net,
+        "call_caller_100rel_late.xml",
+        "call_callee_100rel.xml",
+        "1002",
+    );
+    let got = alice.received();
+    let ringing = got
+        .iter()
+        .find(|m| m.starts_with("SIP/2.0 180"))
+        .expect("a 180");
+    assert!(ringing.contains("RSeq: 1"), "{ringing}");
+    let ok = got
+        .iter()
+        .find(|m| m.starts_with("SIP/2.0 200") && m.contains("INVITE"))
+        .expect("a 200 to the INVITE");
+    assert!(ok.contains("Require: timer"), "{ok}");
+    assert!(
+        ok.contains(&format!("c=IN IP4 {}", net.switch_ip())),
+        "the callee's offer reaches the caller anchored: {ok}"
+    );
+    let ack = bob
+        .received()
+        .into_iter()
+        .find(|m| m.starts_with("ACK"))
+        .expect("an ACK");
+    assert!(
+        ack.contains(&format!("c=IN IP4 {}", net.switch_ip())),
+        "the caller's answer reaches the callee anchored: {ack}"
+    );
+    let rows = cdrs(&sw, 1);
+    let cdr = rows.last().unwrap();
+    assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
+    assert_eq!(cdr["end_reason"], "caller_hangup", "{cdr}");
+}

@@ -37,6 +37,36 @@ pub struct Inbound {
     pub ok_acked: bool,
     /// The caller has hung up (BYE or CANCEL).
     pub gone: bool,
+    /// The INVITE's Record-Route values in order: the Route of our requests to the
+    /// caller, and echoed in our dialog-creating responses (RFC 3261 §12.1.1).
+    pub route_set: Vec<String>,
+    /// Reliable provisional responses (RFC 3262), when the caller requires them.
+    pub prack: Option<Reliable>,
+    /// The session timer the caller asked for (RFC 4028).
+    pub session: Option<SessionTimer>,
+}
+
+/// Our reliable provisional responses toward a caller that requires 100rel.
+#[derive(Debug, Default)]
+pub struct Reliable {
+    pub rseq: u32,
+    /// The provisional awaiting its PRACK: its RSeq, bytes and whether it had SDP.
+    pub unacked: Option<(u32, Bytes, bool)>,
+    /// The latest provisional that came while one was unacknowledged.
+    pub queued: Option<(u16, &'static str, Option<String>)>,
+    /// A 2xx held until the PRACK of a provisional that carried SDP (RFC 3262 §3).
+    pub answer_held: Option<Option<media::sdp::Sdp>>,
+}
+
+/// A session timer agreed with the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimer {
+    /// Seconds.
+    pub interval: u32,
+    /// The caller supports timers (so its 2xx carries `Require: timer`).
+    pub caller_supports: bool,
+    /// We refresh (refresher=uas); otherwise the caller does and we only watch.
+    pub we_refresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +103,13 @@ pub struct Outbound {
     pub key: ClientKey,
     pub cseq: u32,
     pub state: LegState,
+    /// The binding's Path: the Route of the INVITE and of its CANCEL.
+    pub path: Vec<String>,
+    /// Route of in-dialog requests: the binding's Path, then the answer's
+    /// Record-Route reversed (RFC 3261 §12.1.2).
+    pub route_set: Vec<String>,
+    /// The RSeq of the last reliable provisional we PRACKed.
+    pub last_rseq: Option<u32>,
 }
 
 impl Outbound {
@@ -113,6 +150,15 @@ pub enum Timer {
     Resume,
     /// Check the relay for silence.
     MediaCheck,
+    /// Re-send the unacknowledged reliable provisional; the value is the next
+    /// interval in ms.
+    ResendReliable(u64),
+    /// 64*T1 without a PRACK.
+    PrackTimeout,
+    /// Our turn to refresh the session (refresher=uas).
+    SessionRefresh,
+    /// The caller did not refresh the session in time.
+    SessionExpiry,
 }
 
 /// A relayed in-dialog request waiting for the other side's final response.
@@ -157,6 +203,9 @@ pub struct Call {
     /// When the call was answered: the media timeout counts from here at the
     /// earliest, however long the phones rang in silence.
     pub answered_at: Option<Instant>,
+    /// A leg whose 2xx carried the offer (the caller's INVITE had none): its ACK
+    /// waits for the answer in the caller's ACK.
+    pub late_ack: Option<usize>,
 }
 
 /// What the CDR needs, gathered as the call goes.
@@ -189,6 +238,11 @@ impl Call {
     pub fn disarm_resend(&mut self) {
         self.timers
             .retain(|(_, t)| !matches!(t, Timer::Resend2xx(_) | Timer::AckTimeout));
+    }
+
+    pub fn disarm_reliable(&mut self) {
+        self.timers
+            .retain(|(_, t)| !matches!(t, Timer::ResendReliable(_) | Timer::PrackTimeout));
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -228,6 +282,7 @@ impl Call {
 #[derive(Debug, Clone)]
 pub struct Route {
     pub uri: String,
+    pub route_set: Vec<String>,
     pub from: String,
     pub to: String,
     pub call_id: String,
@@ -240,6 +295,7 @@ impl Call {
         match side {
             Side::Caller => Route {
                 uri: self.a.remote_target.clone(),
+                route_set: self.a.route_set.clone(),
                 from: self.a.local_to.clone(),
                 to: self.a.remote_from.clone(),
                 call_id: self.a.call_id.clone(),
@@ -252,6 +308,7 @@ impl Call {
                         .remote_target
                         .clone()
                         .unwrap_or_else(|| leg.target.clone()),
+                    route_set: leg.route_set.clone(),
                     from: leg.from.clone(),
                     to: leg.dialog_to(),
                     call_id: leg.call_id.clone(),
@@ -425,6 +482,9 @@ mod tests {
                 ok: None,
                 ok_acked: false,
                 gone: false,
+                route_set: Vec::new(),
+                prack: None,
+                session: None,
             },
             legs: Vec::new(),
             bridged: None,
@@ -439,6 +499,7 @@ mod tests {
             sdp_version: 1,
             cdr: CdrDraft::default(),
             answered_at: None,
+            late_ack: None,
         }
     }
 

@@ -85,6 +85,14 @@ impl CallAgent<'_> {
             (Some(o), Some(r)) => Some(anchored(o, r.as_ref(), RelaySide::B, call.sdp_version)),
             _ => None,
         };
+        // A phone registered through proxies is reached through its Path (RFC 3327).
+        let mut headers: Vec<(&str, String)> =
+            binding.path.iter().map(|p| ("Route", p.clone())).collect();
+        headers.extend([
+            ("Allow", ALLOW.to_owned()),
+            ("Supported", "100rel".to_owned()),
+            ("P-Asserted-Identity", pai),
+        ]);
         let bytes = messages::request(
             &Method::Invite,
             Dialog {
@@ -97,7 +105,7 @@ impl CallAgent<'_> {
             &local,
             &branch,
             &self.svc.config().sip.user_agent,
-            &[("Allow", ALLOW.to_owned()), ("P-Asserted-Identity", pai)],
+            &headers,
             sdp.as_deref().map(|s| ("application/sdp", s.as_bytes())),
         );
         let key = match self.layer.send_request(now, bytes.clone(), peer) {
@@ -124,6 +132,9 @@ impl CallAgent<'_> {
             key: key.clone(),
             cseq: 1,
             state: LegState::Calling,
+            path: binding.path.clone(),
+            route_set: binding.path.clone(),
+            last_rseq: None,
         });
         self.calls.index_call_id(&call_id, call.id);
         self.calls.index_client(key, call.id, ClientUse::Invite(n));
@@ -163,6 +174,15 @@ impl CallAgent<'_> {
         match status {
             100 => {}
             101..=199 => {
+                if msg
+                    .option_tags(HeaderName::Require)
+                    .any(|t| t.eq_ignore_ascii_case("100rel"))
+                    && !self.prack_leg(&mut call, n, msg, now)
+                {
+                    // A retransmission of a reliable provisional already PRACKed.
+                    self.calls.put(call);
+                    return;
+                }
                 if call.legs[n].state == LegState::Calling {
                     call.legs[n].state = LegState::Early;
                 }
@@ -190,15 +210,25 @@ impl CallAgent<'_> {
                     .ok()
                     .and_then(|t| t.tag().map(str::to_owned));
                 let contact = msg.header(HeaderName::Contact).and_then(uri_of);
+                let route_set = reversed_record_route(msg);
                 let leg = &mut call.legs[n];
                 if leg.state == LegState::Answered {
-                    // A retransmitted 2xx: our ACK was lost.
-                    self.ack(&call, Side::Callee(n), msg);
+                    // A retransmitted 2xx: our ACK was lost (or, for a late offer,
+                    // is still waiting for the caller's answer).
+                    if call.late_ack != Some(n) {
+                        self.ack(&call, Side::Callee(n), msg);
+                    }
                 } else if call.bridged.is_none() && !call.a.gone && call.phase != Phase::Ended {
                     leg.state = LegState::Answered;
                     leg.remote_tag = to_tag;
                     leg.remote_target = contact;
-                    self.ack(&call, Side::Callee(n), msg);
+                    leg.route_set = route_set;
+                    if call.offer.is_none() && answer.is_some() {
+                        // The 2xx carries the offer; the answer comes in the caller's ACK.
+                        call.late_ack = Some(n);
+                    } else {
+                        self.ack(&call, Side::Callee(n), msg);
+                    }
                     if let (Some(sdp), Some(r)) = (&answer, &call.relay) {
                         learn_remote(r.as_ref(), RelaySide::B, sdp);
                     }
@@ -224,6 +254,7 @@ impl CallAgent<'_> {
                 } else {
                     // Answered too late (another leg won, or the caller left): end it.
                     leg.state = LegState::Answered;
+                    leg.route_set = route_set;
                     leg.remote_tag = to_tag;
                     leg.remote_target = contact;
                     self.ack(&call, Side::Callee(n), msg);
@@ -286,6 +317,16 @@ impl CallAgent<'_> {
     }
 }
 
+/// The Record-Route of a response to our request, as our route set (§12.1.2).
+fn reversed_record_route(msg: &Message) -> Vec<String> {
+    let mut set: Vec<String> = msg
+        .header_all(HeaderName::RecordRoute)
+        .map(str::to_owned)
+        .collect();
+    set.reverse();
+    set
+}
+
 pub(super) fn disposition_of(status: DialStatus) -> &'static str {
     match status {
         DialStatus::Answer => "ANSWERED",
@@ -293,5 +334,47 @@ pub(super) fn disposition_of(status: DialStatus) -> &'static str {
         DialStatus::NoAnswer | DialStatus::Cancel => "NO ANSWER",
         DialStatus::Congestion => "CONGESTION",
         _ => "FAILED",
+    }
+}
+
+impl CallAgent<'_> {
+    /// PRACKs a reliable provisional from leg `n` (RFC 3262 §4), which also sets up
+    /// the early dialog it belongs to. False for a retransmission already PRACKed.
+    fn prack_leg(&mut self, call: &mut Call, n: usize, msg: &Message, now: Instant) -> bool {
+        let Some(rseq) = msg
+            .header(HeaderName::RSeq)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        else {
+            return true;
+        };
+        let leg = &mut call.legs[n];
+        if leg.last_rseq.is_some_and(|last| rseq <= last) {
+            return false;
+        }
+        leg.last_rseq = Some(rseq);
+        if let Some(tag) = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().map(str::to_owned))
+        {
+            leg.remote_tag = Some(tag);
+        }
+        if let Some(contact) = msg.header(HeaderName::Contact).and_then(uri_of) {
+            leg.remote_target = Some(contact);
+        }
+        let rr = reversed_record_route(msg);
+        if !rr.is_empty() {
+            leg.route_set = rr;
+        }
+        let invite_cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
+        let cseq = call.next_cseq(Side::Callee(n));
+        let route = call.route(Side::Callee(n));
+        let rack = [("RAck", format!("{rseq} {invite_cseq} INVITE"))];
+        let bytes = self.dialog_request(&route, &Method::Prack, cseq, &rack, None);
+        match self.layer.send_request(now, bytes, route.peer) {
+            Ok(key) => self.calls.index_client(key, call.id, ClientUse::Own),
+            Err(e) => tracing::debug!(error = %e, "PRACK not sent"),
+        }
+        true
     }
 }

@@ -35,7 +35,7 @@ impl CallAgent<'_> {
                     self.calls.put(call);
                     return true;
                 }
-                let bytes = self.response_to_caller(&call, 487, "Request Terminated", None);
+                let bytes = self.response_to_caller(&call, 487, "Request Terminated", None, &[]);
                 let _ = self.layer.send_response(now, &call.a.key, 487, bytes);
                 call.a.final_sent = true;
                 call.a.gone = true;
@@ -52,6 +52,23 @@ impl CallAgent<'_> {
                 call.disarm(Timer::DialTimeout);
                 call.disarm(Timer::Resume);
                 self.drive(call, Resume::CallerHangup, now);
+            }
+            (Method::Prack, Side::Caller) => {
+                self.on_prack(&mut call, key, msg, source, now);
+                self.calls.put(call);
+            }
+            (Method::Prack, Side::Callee(_)) => {
+                // We never send the callee a reliable provisional.
+                self.respond(
+                    &key,
+                    &msg,
+                    source,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    &[],
+                    now,
+                );
+                self.calls.put(call);
             }
             (Method::Bye, side) => {
                 self.respond(&key, &msg, source, 200, "OK", &[], now);
@@ -241,7 +258,7 @@ impl CallAgent<'_> {
             _ => None,
         };
         let local = self.local_for(r.source.transport);
-        let b = ResponseBuilder::new(
+        let mut b = ResponseBuilder::new(
             &r.request,
             status,
             msg.reason_phrase().unwrap_or(""),
@@ -250,6 +267,27 @@ impl CallAgent<'_> {
         )
         .header("Contact", local.contact())
         .header("Server", &self.svc.config().sip.user_agent);
+        // A successful re-INVITE or UPDATE from the caller refreshes its session
+        // timer; the callee knows nothing of that timer, so its 2xx gets the
+        // Session-Expires the caller needs to keep refreshing (RFC 4028 §9).
+        let refresh = matches!(r.request.method(), Some(Method::Invite | Method::Update));
+        if r.from == Side::Caller
+            && refresh
+            && (200..300).contains(&status)
+            && let Some(t) = call.a.session
+        {
+            let refresher = if t.we_refresh { "uas" } else { "uac" };
+            if msg.header(HeaderName::SessionExpires).is_none() {
+                b = b.header(
+                    "Session-Expires",
+                    format!("{};refresher={refresher}", t.interval),
+                );
+                if t.caller_supports {
+                    b = b.header("Require", "timer");
+                }
+            }
+            self.arm_session_timer(call, now);
+        }
         let bytes = match body {
             Some(s) => b.body(Some("application/sdp"), s.as_bytes()),
             None if !msg.body().is_empty() => {
@@ -274,8 +312,40 @@ impl CallAgent<'_> {
         if call.a.call_id == call_id && !call.a.ok_acked {
             call.a.ok_acked = true;
             call.disarm_resend();
+            if call.late_ack.is_some() {
+                let answer = sdp_of(msg);
+                if answer.is_none() {
+                    tracing::warn!(call = %call.uniqueid, "the caller's ACK carries no answer to the callee's offer");
+                }
+                self.release_late_ack(&mut call, answer.as_ref());
+            }
         }
         self.calls.put(call);
+    }
+
+    /// ACKs the callee's 2xx that carried the offer, with the caller's answer
+    /// pointed at the relay (or without a body when the caller gave none).
+    pub(super) fn release_late_ack(&mut self, call: &mut Call, answer: Option<&Sdp>) {
+        let Some(n) = call.late_ack.take() else {
+            return;
+        };
+        let body = match (answer, &call.relay) {
+            (Some(sdp), Some(r)) => {
+                learn_remote(r.as_ref(), RelaySide::A, sdp);
+                call.sdp_version += 1;
+                Some(anchored(sdp, r.as_ref(), RelaySide::B, call.sdp_version))
+            }
+            _ => None,
+        };
+        let route = call.route(Side::Callee(n));
+        let bytes = self.dialog_request(
+            &route,
+            &Method::Ack,
+            1,
+            &[],
+            body.as_deref().map(|b| ("application/sdp", b.as_bytes())),
+        );
+        self.layer.send_stateless(route.peer, bytes);
     }
 
     /// A 2xx that outlived its INVITE transaction: the callee did not get our ACK.
@@ -296,6 +366,7 @@ impl CallAgent<'_> {
             return;
         };
         if let Some(n) = call.leg_by_call_id(call_id)
+            && call.late_ack != Some(n)
             && matches!(call.legs[n].state, LegState::Answered | LegState::Ended)
         {
             self.ack(&call, Side::Callee(n), msg);

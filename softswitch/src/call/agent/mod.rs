@@ -12,6 +12,7 @@
 
 mod dial;
 mod dialog;
+mod session_timer;
 mod setup;
 mod teardown;
 mod timers;

@@ -34,25 +34,40 @@ impl CallAgent<'_> {
             }
             None => None,
         };
-        let relay = if offer.is_some() {
-            match self.svc.allocate_media() {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::error!(error = %e, "no media relay for a new call");
-                    self.respond(
-                        &key,
-                        &msg,
-                        source,
-                        503,
-                        "Service Unavailable (no media ports)",
-                        &[("Retry-After", "5".into())],
-                        now,
-                    );
-                    return;
-                }
+        let session = match session_timer::requested(&msg) {
+            session_timer::SessionRequest::TooSmall => {
+                let min = [("Min-SE", session_timer::MIN_SE.to_string())];
+                self.respond(
+                    &key,
+                    &msg,
+                    source,
+                    422,
+                    "Session Interval Too Small",
+                    &min,
+                    now,
+                );
+                return;
             }
-        } else {
-            None
+            session_timer::SessionRequest::Timer(t) => Some(t),
+            session_timer::SessionRequest::None => None,
+        };
+        // Every call is anchored, with or without an offer in the INVITE: a late
+        // offer arrives in the callee's 2xx and is anchored then.
+        let relay = match self.svc.allocate_media() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "no media relay for a new call");
+                self.respond(
+                    &key,
+                    &msg,
+                    source,
+                    503,
+                    "Service Unavailable (no media ports)",
+                    &[("Retry-After", "5".into())],
+                    now,
+                );
+                return;
+            }
         };
         if let (Some(sdp), Some(r)) = (&offer, &relay) {
             learn_remote(r.as_ref(), RelaySide::A, sdp);
@@ -83,6 +98,14 @@ impl CallAgent<'_> {
         };
         let interp = Interpreter::new(self.svc.dialplan(), start);
         let local_tag = new_tag();
+        let route_set = msg
+            .header_all(HeaderName::RecordRoute)
+            .map(str::to_owned)
+            .collect();
+        let prack = msg
+            .option_tags(HeaderName::Require)
+            .any(|t| t.eq_ignore_ascii_case("100rel"))
+            .then(Default::default);
         let a = Inbound {
             call_id: call_id.clone(),
             remote_from: msg.header(HeaderName::From).unwrap_or_default().to_owned(),
@@ -98,6 +121,9 @@ impl CallAgent<'_> {
             invite: msg,
             key,
             source,
+            route_set,
+            prack,
+            session,
             local_cseq: 0,
             final_sent: false,
             ok: None,
@@ -124,6 +150,7 @@ impl CallAgent<'_> {
             relayed: Default::default(),
             sdp_version: 1,
             answered_at: None,
+            late_ack: None,
             cdr: CdrDraft {
                 start_ms: self.wall_ms,
                 src: cid_num,
@@ -247,43 +274,124 @@ impl CallAgent<'_> {
         ))
     }
 
+    /// A response to the caller's INVITE. Dialog-creating ones (1xx above 100 and
+    /// 2xx) echo the INVITE's Record-Route, as RFC 3261 §12.1.1 asks of a UAS.
     pub(super) fn response_to_caller(
         &self,
         call: &Call,
         code: u16,
         reason: &str,
         sdp: Option<&str>,
+        extra: &[(&str, String)],
     ) -> bytes::Bytes {
         let local = self.local_for(call.a.source.transport);
-        let b = ResponseBuilder::new(
+        let mut b = ResponseBuilder::new(
             &call.a.invite,
             code,
             reason,
             Some(call.a.source.addr),
             Some(&call.a.local_tag),
-        )
-        .header("Contact", local.contact())
-        .header("Allow", ALLOW)
-        .header("Server", &self.svc.config().sip.user_agent);
+        );
+        if (101..300).contains(&code) {
+            for rr in &call.a.route_set {
+                b = b.header("Record-Route", rr);
+            }
+        }
+        b = b
+            .header("Contact", local.contact())
+            .header("Allow", ALLOW)
+            .header("Server", &self.svc.config().sip.user_agent);
+        for (name, value) in extra {
+            b = b.header(name, value);
+        }
         match sdp {
             Some(s) => b.body(Some("application/sdp"), s.as_bytes()),
             None => b.finish(),
         }
     }
 
+    /// A 180/183 to the caller; reliable (RFC 3262) when the caller requires it, in
+    /// which case only one is in flight at a time and the latest waits its turn.
     pub(super) fn provisional_to_caller(
         &mut self,
         call: &mut Call,
         code: u16,
-        reason: &str,
+        reason: &'static str,
         sdp: Option<String>,
         now: Instant,
     ) {
         if call.a.final_sent {
             return;
         }
-        let bytes = self.response_to_caller(call, code, reason, sdp.as_deref());
-        let _ = self.layer.send_response(now, &call.a.key, code, bytes);
+        let Some(prack) = call.a.prack.as_mut() else {
+            let bytes = self.response_to_caller(call, code, reason, sdp.as_deref(), &[]);
+            let _ = self.layer.send_response(now, &call.a.key, code, bytes);
+            return;
+        };
+        if prack.unacked.is_some() {
+            prack.queued = Some((code, reason, sdp));
+            return;
+        }
+        prack.rseq += 1;
+        let rseq = prack.rseq;
+        let headers = [("Require", "100rel".to_owned()), ("RSeq", rseq.to_string())];
+        let bytes = self.response_to_caller(call, code, reason, sdp.as_deref(), &headers);
+        let _ = self
+            .layer
+            .send_response(now, &call.a.key, code, bytes.clone());
+        if let Some(p) = call.a.prack.as_mut() {
+            p.unacked = Some((rseq, bytes, sdp.is_some()));
+        }
+        call.arm(
+            now + Duration::from_millis(T1_MS),
+            Timer::ResendReliable(T1_MS),
+        );
+        call.arm(now + ACK_WAIT, Timer::PrackTimeout);
+    }
+
+    /// The caller's PRACK: answers it and lets the next held response go.
+    pub(super) fn on_prack(
+        &mut self,
+        call: &mut Call,
+        key: ServerKey,
+        msg: Message,
+        source: Peer,
+        now: Instant,
+    ) {
+        let rack = msg
+            .header(HeaderName::RAck)
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse::<u32>().ok());
+        let matches = match (&call.a.prack, rack) {
+            (Some(p), Some(r)) => p.unacked.as_ref().is_some_and(|(rseq, ..)| *rseq == r),
+            _ => false,
+        };
+        if !matches {
+            self.respond(
+                &key,
+                &msg,
+                source,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+                now,
+            );
+            return;
+        }
+        self.respond(&key, &msg, source, 200, "OK", &[], now);
+        call.disarm_reliable();
+        let Some(p) = call.a.prack.as_mut() else {
+            return;
+        };
+        p.unacked = None;
+        let queued = p.queued.take();
+        let held = p.answer_held.take();
+        if let Some((code, reason, sdp)) = queued {
+            self.provisional_to_caller(call, code, reason, sdp, now);
+        }
+        if let Some(answer) = held {
+            self.answer_caller(call, answer.as_ref(), now);
+        }
     }
 
     /// Sends the 2xx to the caller (once) and starts re-sending it until the ACK.
@@ -291,8 +399,30 @@ impl CallAgent<'_> {
         if call.a.final_sent {
             return;
         }
+        if let Some(p) = call.a.prack.as_mut() {
+            if p.unacked.as_ref().is_some_and(|(_, _, with_sdp)| *with_sdp) {
+                // RFC 3262 §3: no 2xx before the PRACK of a provisional with SDP.
+                p.answer_held = Some(answer.cloned());
+                return;
+            }
+            p.unacked = None;
+            p.queued = None;
+            call.disarm_reliable();
+        }
         let sdp = self.caller_sdp(call, answer);
-        let bytes = self.response_to_caller(call, 200, "OK", sdp.as_deref());
+        let mut extra = Vec::new();
+        if let Some(t) = call.a.session {
+            let refresher = if t.we_refresh { "uas" } else { "uac" };
+            extra.push((
+                "Session-Expires",
+                format!("{};refresher={refresher}", t.interval),
+            ));
+            if t.caller_supports {
+                extra.push(("Require", "timer".to_owned()));
+            }
+            self.arm_session_timer(call, now);
+        }
+        let bytes = self.response_to_caller(call, 200, "OK", sdp.as_deref(), &extra);
         let _ = self
             .layer
             .send_response(now, &call.a.key, 200, bytes.clone());

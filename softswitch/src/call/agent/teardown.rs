@@ -10,6 +10,12 @@ impl CallAgent<'_> {
         extra: &[(&str, String)],
         body: Option<(&str, &[u8])>,
     ) -> bytes::Bytes {
+        let mut headers: Vec<(&str, String)> = route
+            .route_set
+            .iter()
+            .map(|r| ("Route", r.clone()))
+            .collect();
+        headers.extend(extra.iter().cloned());
         messages::request(
             method,
             Dialog {
@@ -22,7 +28,7 @@ impl CallAgent<'_> {
             &self.local_for(route.peer.transport),
             &new_branch(),
             &self.svc.config().sip.user_agent,
-            extra,
+            &headers,
             body,
         )
     }
@@ -52,6 +58,7 @@ impl CallAgent<'_> {
             return;
         }
         leg.state = LegState::Cancelled;
+        let route: Vec<(&str, String)> = leg.path.iter().map(|p| ("Route", p.clone())).collect();
         let bytes = messages::request(
             &Method::Cancel,
             Dialog {
@@ -64,7 +71,7 @@ impl CallAgent<'_> {
             &self.local_for(leg.peer.transport),
             &leg.branch,
             &self.svc.config().sip.user_agent,
-            &[],
+            &route,
             None,
         );
         match self.layer.send_request(now, bytes, leg.peer) {
@@ -97,7 +104,7 @@ impl CallAgent<'_> {
         }
         if !call.a.final_sent && !call.a.gone {
             let (code, reason) = cause_to_sip(cause);
-            let bytes = self.response_to_caller(call, code, reason, None);
+            let bytes = self.response_to_caller(call, code, reason, None, &[]);
             let _ = self.layer.send_response(now, &call.a.key, code, bytes);
             call.a.final_sent = true;
             call.cdr.sip_status.get_or_insert(code);

@@ -375,25 +375,45 @@ fn media_port(m: &Message) -> SocketAddr {
 
 /// The caller's INVITE to `exten`, authenticated unless `auth` is false.
 fn invite(call_id: &str, exten: &str, auth: bool) -> String {
-    let body = sdp(7000, "sendrecv");
-    let creds = if auth {
-        "Proxy-Authorization: Digest username=\"1001\", realm=\"pbx.test\"\r\n"
-    } else {
-        ""
+    let creds = if auth { CREDS } else { "" };
+    invite_raw(call_id, exten, creds, Some(sdp(7000, "sendrecv")))
+}
+
+const CREDS: &str = "Proxy-Authorization: Digest username=\"1001\", realm=\"pbx.test\"\r\n";
+
+/// An authenticated INVITE with `extra` header lines and an optional offer.
+fn invite_with(call_id: &str, exten: &str, extra: &str, body: Option<String>) -> String {
+    invite_raw(call_id, exten, &format!("{CREDS}{extra}"), body)
+}
+
+fn invite_raw(call_id: &str, exten: &str, extra: &str, body: Option<String>) -> String {
+    let (ct, body) = match body {
+        Some(b) => ("Content-Type: application/sdp\r\n", b),
+        None => ("", String::new()),
     };
     format!(
         "INVITE sip:{exten}@pbx.test SIP/2.0\r\n\
          Via: SIP/2.0/UDP {CALLER};branch=z9hG4bK-{call_id}-1\r\n\
          From: <sip:1001@pbx.test>;tag=caller\r\nTo: <sip:{exten}@pbx.test>\r\n\
          Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{CALLER}>\r\n\
-         Max-Forwards: 70\r\n{creds}Content-Type: application/sdp\r\n\
-         Content-Length: {}\r\n\r\n{body}",
+         Max-Forwards: 70\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
 }
 
 /// A request from the caller inside its dialog with the switch.
 fn caller_request(method: &str, call_id: &str, to_tag: &str, cseq: u32, body: &str) -> String {
+    caller_request_with(method, call_id, to_tag, cseq, "", body)
+}
+
+fn caller_request_with(
+    method: &str,
+    call_id: &str,
+    to_tag: &str,
+    cseq: u32,
+    extra: &str,
+    body: &str,
+) -> String {
     let ct = if body.is_empty() {
         String::new()
     } else {
@@ -403,7 +423,7 @@ fn caller_request(method: &str, call_id: &str, to_tag: &str, cseq: u32, body: &s
         "{method} sip:switch@127.0.0.1:5060 SIP/2.0\r\n\
          Via: SIP/2.0/UDP {CALLER};branch=z9hG4bK-{call_id}-{method}-{cseq}\r\n\
          From: <sip:1001@pbx.test>;tag=caller\r\nTo: <sip:1002@pbx.test>;tag={to_tag}\r\n\
-         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n{ct}\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n{extra}{ct}\
          Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
@@ -421,8 +441,21 @@ fn cancel(call_id: &str) -> String {
 
 /// A phone's response to a request the switch sent it.
 fn reply(req: &Message, status: u16, tag: &str, body: Option<&str>) -> Bytes {
-    let b = ResponseBuilder::new(req, status, "Phone", None, Some(tag))
+    reply_with(req, status, tag, &[], body)
+}
+
+fn reply_with(
+    req: &Message,
+    status: u16,
+    tag: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Bytes {
+    let mut b = ResponseBuilder::new(req, status, "Phone", None, Some(tag))
         .header("Contact", format!("<sip:phone@{BOB}>"));
+    for (name, value) in headers {
+        b = b.header(name, value);
+    }
     match body {
         Some(s) => b.body(Some("application/sdp"), s.as_bytes()),
         None => b.finish(),
@@ -653,4 +686,319 @@ fn an_unauthenticated_invite_is_challenged_and_starts_nothing() {
     assert_eq!(net.count(BOB, "INVITE"), 0);
     assert!(net.calls.is_empty());
     assert!(net.cdrs().is_empty());
+}
+
+fn header<'m>(m: &'m Message, name: &str) -> Option<&'m str> {
+    m.header_other(name)
+}
+
+#[test]
+fn a_caller_that_requires_100rel_gets_reliable_provisionals_in_turn() {
+    let mut net = Net::new(60);
+    net.deliver(
+        CALLER,
+        invite_with(
+            "r1",
+            "1002",
+            "Require: 100rel\r\nSupported: 100rel\r\n",
+            Some(sdp(7000, "sendrecv")),
+        ),
+    );
+    let leg = net.expect(BOB, "INVITE");
+    net.deliver(BOB, reply(&leg, 180, "bob", None));
+    let ringing = net.expect(CALLER, "180");
+    assert_eq!(ringing.header(HeaderName::RSeq), Some("1"));
+    assert!(
+        ringing
+            .header(HeaderName::Require)
+            .unwrap()
+            .contains("100rel")
+    );
+    net.advance(Duration::from_millis(600));
+    assert_eq!(
+        net.count(CALLER, "180"),
+        1,
+        "re-sent after T1 without a PRACK"
+    );
+
+    // Early media while the 180 is unacknowledged waits for its PRACK.
+    net.deliver(BOB, reply(&leg, 183, "bob", Some(&sdp(8000, "sendrecv"))));
+    assert_eq!(net.count(CALLER, "183"), 0);
+    let tag = to_tag(&ringing);
+    net.deliver(
+        CALLER,
+        caller_request_with("PRACK", "r1", &tag, 2, "RAck: 1 1 INVITE\r\n", ""),
+    );
+    net.expect(CALLER, "200 PRACK");
+    let early = net.expect(CALLER, "183");
+    assert_eq!(early.header(HeaderName::RSeq), Some("2"));
+    assert_eq!(media_port(&early), addr(RELAY_A));
+
+    // The 2xx waits for the PRACK of the provisional that carried SDP.
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    net.expect(BOB, "ACK");
+    assert_eq!(net.count(CALLER, "200 INVITE"), 0);
+    net.deliver(
+        CALLER,
+        caller_request_with("PRACK", "r1", &tag, 3, "RAck: 9 1 INVITE\r\n", ""),
+    );
+    net.expect(CALLER, "481 PRACK");
+    net.deliver(
+        CALLER,
+        caller_request_with("PRACK", "r1", &tag, 4, "RAck: 2 1 INVITE\r\n", ""),
+    );
+    net.expect(CALLER, "200 PRACK");
+    net.expect(CALLER, "200 INVITE");
+    net.advance(Duration::from_secs(2));
+    assert_eq!(
+        net.count(CALLER, "183"),
+        0,
+        "an acknowledged provisional is not re-sent"
+    );
+}
+
+#[test]
+fn a_reliable_provisional_from_the_callee_is_pracked_once() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("r2", "1002", true));
+    let leg = net.expect(BOB, "INVITE");
+    assert!(
+        leg.header(HeaderName::Supported)
+            .unwrap()
+            .contains("100rel")
+    );
+    let rel = [("Require", "100rel"), ("RSeq", "7")];
+    net.deliver(BOB, reply_with(&leg, 180, "bob", &rel, None));
+    let prack = net.expect(BOB, "PRACK");
+    assert_eq!(prack.header(HeaderName::RAck), Some("7 1 INVITE"));
+    assert_eq!(to_tag(&prack), "bob");
+    assert_eq!(prack.cseq().unwrap().seq, 2);
+    assert_eq!(
+        prack.request_uri(),
+        Some(format!("sip:phone@{BOB}").as_str())
+    );
+    net.expect(CALLER, "180");
+    // A retransmission of the same 180 is neither PRACKed again nor relayed.
+    net.deliver(BOB, reply_with(&leg, 180, "bob", &rel, None));
+    assert_eq!(net.count(BOB, "PRACK"), 0);
+    assert_eq!(net.count(CALLER, "180"), 0);
+    net.deliver(BOB, reply(&prack, 200, "bob", None));
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    let ack = net.expect(BOB, "ACK");
+    assert_eq!(ack.cseq().unwrap().seq, 1);
+    net.expect(CALLER, "200 INVITE");
+}
+
+#[test]
+fn a_session_the_caller_stops_refreshing_is_torn_down() {
+    let mut net = Net::new(0);
+    net.deliver(
+        CALLER,
+        invite_with(
+            "s1",
+            "1002",
+            "Session-Expires: 120;refresher=uac\r\nSupported: timer\r\n",
+            Some(sdp(7000, "sendrecv")),
+        ),
+    );
+    let leg = net.expect(BOB, "INVITE");
+    assert!(
+        header(&leg, "Session-Expires").is_none(),
+        "the callee is not asked to time the session"
+    );
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    net.expect(BOB, "ACK");
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(
+        ok.header(HeaderName::SessionExpires),
+        Some("120;refresher=uac")
+    );
+    assert_eq!(ok.header(HeaderName::Require), Some("timer"));
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "s1", &tag, 1, ""));
+
+    // A refresh at 60 s (a re-INVITE) keeps the call up past the first deadline.
+    net.advance(Duration::from_secs(60));
+    net.deliver(
+        CALLER,
+        caller_request_with(
+            "INVITE",
+            "s1",
+            &tag,
+            2,
+            "Session-Expires: 120;refresher=uac\r\n",
+            &sdp(7000, "sendrecv"),
+        ),
+    );
+    let refresh = net.expect(BOB, "INVITE");
+    net.deliver(
+        BOB,
+        reply(&refresh, 200, "bob", Some(&sdp(8000, "sendrecv"))),
+    );
+    net.expect(BOB, "ACK");
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(
+        ok.header(HeaderName::SessionExpires),
+        Some("120;refresher=uac")
+    );
+    net.deliver(CALLER, caller_request("ACK", "s1", &tag, 2, ""));
+    net.advance(Duration::from_secs(60));
+    assert_eq!(net.count(CALLER, "BYE"), 0, "refreshed 60 s ago");
+    // Then silence: 120 s minus 32 s after the refresh, the switch hangs up.
+    net.advance(Duration::from_secs(29));
+    net.expect(CALLER, "BYE");
+    net.expect(BOB, "BYE");
+    assert_eq!(net.cdrs()[0].end_reason, "session_expired");
+}
+
+#[test]
+fn we_refresh_a_session_for_a_caller_without_timer_support() {
+    let mut net = Net::new(0);
+    net.deliver(
+        CALLER,
+        invite_with(
+            "s2",
+            "1002",
+            "Session-Expires: 200\r\n",
+            Some(sdp(7000, "sendrecv")),
+        ),
+    );
+    let leg = net.expect(BOB, "INVITE");
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(
+        ok.header(HeaderName::SessionExpires),
+        Some("200;refresher=uas")
+    );
+    assert_eq!(ok.header(HeaderName::Require), None);
+    net.deliver(CALLER, caller_request("ACK", "s2", &to_tag(&ok), 1, ""));
+    net.advance(Duration::from_secs(99));
+    assert_eq!(net.count(CALLER, "UPDATE"), 0);
+    // Every half interval, for as long as the caller answers.
+    for n in 0..3 {
+        net.advance(Duration::from_secs(if n == 0 { 1 } else { 100 }));
+        let update = net.expect(CALLER, "UPDATE");
+        assert!(update.body().is_empty());
+        assert_eq!(
+            update.header(HeaderName::SessionExpires),
+            Some("200;refresher=uas")
+        );
+        net.deliver(CALLER, reply(&update, 200, "caller", None));
+        assert_eq!(net.count(CALLER, "UPDATE"), 0);
+    }
+    assert_eq!(net.count(CALLER, "BYE"), 0);
+}
+
+#[test]
+fn a_session_interval_below_min_se_gets_422() {
+    let mut net = Net::new(60);
+    net.deliver(
+        CALLER,
+        invite_with(
+            "s3",
+            "1002",
+            "Session-Expires: 30\r\n",
+            Some(sdp(7000, "sendrecv")),
+        ),
+    );
+    let r = net.expect(CALLER, "422 INVITE");
+    assert_eq!(r.header(HeaderName::MinSe), Some("90"));
+    assert_eq!(net.count(BOB, "INVITE"), 0);
+}
+
+#[test]
+fn a_late_offer_is_answered_in_the_callers_ack_and_anchored_both_ways() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite_with("l1", "1002", "", None));
+    let leg = net.expect(BOB, "INVITE");
+    assert!(leg.body().is_empty(), "no offer to pass on");
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    assert_eq!(
+        net.count(BOB, "ACK"),
+        0,
+        "the ACK waits for the caller's answer"
+    );
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(
+        media_port(&ok),
+        addr(RELAY_A),
+        "the callee's offer, anchored"
+    );
+    assert_eq!(net.remote("B"), Some(addr("127.0.0.1:8000")));
+    // The callee re-sends its 2xx meanwhile: still no body-less ACK.
+    net.deliver(BOB, reply(&leg, 200, "bob", Some(&sdp(8000, "sendrecv"))));
+    assert_eq!(net.count(BOB, "ACK"), 0);
+
+    net.deliver(
+        CALLER,
+        caller_request("ACK", "l1", &to_tag(&ok), 1, &sdp(7004, "sendrecv")),
+    );
+    let ack = net.expect(BOB, "ACK");
+    assert_eq!(
+        media_port(&ack),
+        addr(RELAY_B),
+        "the caller's answer, anchored"
+    );
+    assert_eq!(net.remote("A"), Some(addr("127.0.0.1:7004")));
+}
+
+#[test]
+fn record_route_and_path_shape_the_dialogs_routes() {
+    let mut net = Net::new(60);
+    let mut b = binding("1002", BOB);
+    b.path = vec!["<sip:edge.test;lr>".into()];
+    net.node.bindings.insert("1002".into(), vec![b]);
+    net.deliver(
+        CALLER,
+        invite_with(
+            "rr1",
+            "1002",
+            "Record-Route: <sip:proxy.test;lr>\r\n",
+            Some(sdp(7000, "sendrecv")),
+        ),
+    );
+    let leg = net.expect(BOB, "INVITE");
+    assert_eq!(leg.header(HeaderName::Route), Some("<sip:edge.test;lr>"));
+    let rr = [("Record-Route", "<sip:b2.test;lr>, <sip:b1.test;lr>")];
+    net.deliver(BOB, reply_with(&leg, 180, "bob", &rr, None));
+    let ringing = net.expect(CALLER, "180");
+    assert_eq!(
+        ringing.header(HeaderName::RecordRoute),
+        Some("<sip:proxy.test;lr>")
+    );
+    net.deliver(
+        BOB,
+        reply_with(&leg, 200, "bob", &rr, Some(&sdp(8000, "sendrecv"))),
+    );
+    let ack = net.expect(BOB, "ACK");
+    assert_eq!(
+        ack.header(HeaderName::Route),
+        Some("<sip:b2.test;lr>, <sip:b1.test;lr>")
+    );
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(
+        ok.header(HeaderName::RecordRoute),
+        Some("<sip:proxy.test;lr>")
+    );
+    net.deliver(CALLER, caller_request("ACK", "rr1", &to_tag(&ok), 1, ""));
+
+    // The callee hangs up: our BYE to the caller follows the caller's route set.
+    let bye = format!(
+        "BYE sip:switch@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bK-bye\r\n\
+         From: <sip:1002@pbx.test>;tag=bob\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 BYE\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        leg.header(HeaderName::From).unwrap(),
+        leg.call_id().unwrap()
+    );
+    net.deliver(BOB, bye);
+    net.expect(BOB, "200 BYE");
+    let to_caller = net.expect(CALLER, "BYE");
+    assert_eq!(
+        to_caller.header(HeaderName::Route),
+        Some("<sip:proxy.test;lr>")
+    );
+    assert_eq!(
+        to_caller.request_uri(),
+        Some(format!("sip:1001@{CALLER}").as_str())
+    );
 }
