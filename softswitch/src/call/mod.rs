@@ -179,6 +179,11 @@ pub struct DialRun {
     pub continue_on_callee_hangup: bool,
     /// Causes of legs that could not even be created (no registration, bad target).
     pub failed_causes: Vec<u16>,
+    /// `r`: ringing was indicated to the caller when the Dial started.
+    pub ringback: bool,
+    /// `T` and `t`: the caller and the callee may transfer. Recorded for the
+    /// in-call feature codes, which need DTMF from the media server.
+    pub transfer: (bool, bool),
 }
 
 pub struct Call {

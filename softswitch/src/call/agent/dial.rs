@@ -15,6 +15,8 @@ impl CallAgent<'_> {
             answered_at: None,
             continue_on_callee_hangup: req.options.continue_on_callee_hangup(),
             failed_causes: Vec::new(),
+            ringback: false,
+            transfer: (false, false),
         };
         let first_leg = call.legs.len();
         for target in &req.targets {
@@ -41,6 +43,12 @@ impl CallAgent<'_> {
                 run.failed_causes.last().copied(),
             ));
         }
+        if req.options.ringback() && !call.a.final_sent {
+            // `r`: the caller hears ringing now, whatever the callees send.
+            self.provisional_to_caller(call, 180, "Ringing", None, now);
+            run.ringback = true;
+        }
+        run.transfer = (req.options.caller_transfer(), req.options.callee_transfer());
         if let Some(t) = req.timeout.filter(|t| *t > 0.0) {
             call.arm(
                 now + Duration::from_secs_f64(t.min(86_400.0)),
@@ -189,6 +197,7 @@ impl CallAgent<'_> {
                 if let Some(d) = call.dial.as_mut() {
                     d.ring_at.get_or_insert(now);
                 }
+                let forced_ringback = call.dial.as_ref().is_some_and(|d| d.ringback);
                 if call.bridged.is_none() && !call.a.final_sent {
                     if let (Some(sdp), Some(r)) = (&answer, &call.relay) {
                         learn_remote(r.as_ref(), RelaySide::B, sdp);
@@ -196,12 +205,18 @@ impl CallAgent<'_> {
                     let body = answer
                         .as_ref()
                         .and_then(|a| self.caller_sdp(&mut call, Some(a)));
-                    let (code, reason) = if body.is_some() {
-                        (183, "Session Progress")
-                    } else {
-                        (180, "Ringing")
-                    };
-                    self.provisional_to_caller(&mut call, code, reason, body, now);
+                    match body {
+                        Some(b) => self.provisional_to_caller(
+                            &mut call,
+                            183,
+                            "Session Progress",
+                            Some(b),
+                            now,
+                        ),
+                        // With `r` the caller was told it is ringing already.
+                        None if forced_ringback => {}
+                        None => self.provisional_to_caller(&mut call, 180, "Ringing", None, now),
+                    }
                 }
             }
             200..=299 => {

@@ -35,6 +35,8 @@ exten => 1010,1,Dial(SIP/1002&SIP/1003,20)
  same => n,Hangup()
 exten => 1020,1,Dial(SIP/1002,2)
  same => n,Hangup()
+exten => 1030,1,Dial(SIP/1002,20,rTt)
+ same => n,Hangup()
 ";
 
 fn addr(s: &str) -> SocketAddr {
@@ -1001,4 +1003,19 @@ fn record_route_and_path_shape_the_dialogs_routes() {
         to_caller.request_uri(),
         Some(format!("sip:1001@{CALLER}").as_str())
     );
+}
+
+#[test]
+fn dial_option_r_indicates_ringing_at_once_and_early_media_still_passes() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("o1", "1030", true));
+    net.expect(CALLER, "180");
+    let leg = net.expect(BOB, "INVITE");
+    net.deliver(BOB, reply(&leg, 180, "bob", None));
+    assert_eq!(net.count(CALLER, "180"), 0, "ringing was indicated already");
+    net.deliver(BOB, reply(&leg, 183, "bob", Some(&sdp(8000, "sendrecv"))));
+    let early = net.expect(CALLER, "183");
+    assert_eq!(media_port(&early), addr(RELAY_A));
+    let call = net.calls.iter().next().unwrap();
+    assert_eq!(call.dial.as_ref().unwrap().transfer, (true, true));
 }
