@@ -1,5 +1,6 @@
 //! The softswitch: SIP core, registrar, call agent and the tokio drivers around them.
 
+pub mod admin;
 pub mod call;
 pub mod cli;
 pub mod config;

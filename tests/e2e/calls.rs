@@ -489,3 +489,60 @@ fn reliable_provisionals_session_timer_and_a_late_offer_work_end_to_end() {
     assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
     assert_eq!(cdr["end_reason"], "caller_hangup", "{cdr}");
 }
+
+#[test]
+fn softswitch_calls_lists_a_call_in_progress_with_its_media() {
+    let net = TestNet::new();
+    let sw = switch(&net);
+    register(&sw, phone(&net, 3), "1002");
+    let bob = callee(&sw, phone(&net, 3), "call_callee.xml");
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = caller(&sw, &net, "call_caller.xml", "1002").spawn();
+    // The caller streams for 1.5 s after the answer (200 ms after ringing).
+    std::thread::sleep(Duration::from_millis(1000));
+    let out = sw.cli(&["calls", "--json"]);
+    let table = sw.cli(&["calls"]);
+    let alice = alice.wait();
+    let bob = bob.wait();
+    assert!(alice.succeeded() && bob.succeeded(), "{alice}\n{bob}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let calls: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(calls.len(), 1, "{text}");
+    let call = &calls[0];
+    assert_eq!(call["state"], "answered", "{call}");
+    assert_eq!(call["src"], "1001", "{call}");
+    assert_eq!(call["dst"], "1002", "{call}");
+    assert_eq!(call["app"], "Dial", "{call}");
+    assert_eq!(call["legs"][0]["state"], "answered", "{call}");
+    assert!(
+        call["media"]["caller"]["packets"].as_u64().unwrap() > 0,
+        "the caller's RTP is counted live: {call}"
+    );
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.starts_with("UNIQUEID"), "{table}");
+    assert!(table.contains("answered"), "{table}");
+
+    // After the hangup the list is empty.
+    let out = sw.cli(&["calls"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no calls");
+}
+
+#[test]
+fn softswitch_calls_without_a_running_node_fails_with_one_line() {
+    let net = TestNet::new();
+    let mut sw = switch(&net);
+    sw.stop();
+    let out = sw.cli(&["calls"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot reach the node"), "{err}");
+}

@@ -107,6 +107,8 @@ impl Switch {
             listen.join(", "),
             o.registrar
         );
+        // The admin API on the switch's own address, so parallel tests never share it.
+        let _ = writeln!(s, "[admin]\nlisten = \"{host}:{}\"\n", o.port + 3000);
         if !o.security.is_empty() {
             let _ = writeln!(s, "[security]\n{}\n", o.security);
         }

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod messages;
+pub mod view;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -37,6 +38,8 @@ pub struct Inbound {
     pub ok_acked: bool,
     /// The caller has hung up (BYE or CANCEL).
     pub gone: bool,
+    /// When the INVITE arrived.
+    pub started: Instant,
     /// The INVITE's Record-Route values in order: the Route of our requests to the
     /// caller, and echoed in our dialog-creating responses (RFC 3261 §12.1.1).
     pub route_set: Vec<String>,
@@ -487,6 +490,7 @@ mod tests {
                 ok: None,
                 ok_acked: false,
                 gone: false,
+                started: Instant::now(),
                 route_set: Vec::new(),
                 prack: None,
                 session: None,

@@ -1,6 +1,7 @@
 //! The `softswitch` command line. Every error reaches the user as one line on stderr
 //! and a non-zero exit; usage errors come from clap (exit 2), everything else exits 1.
 
+mod calls;
 mod cdr;
 mod dialplan_cmd;
 mod registrations;
@@ -49,6 +50,17 @@ pub enum Command {
         /// How many of the most recent calls.
         #[arg(long, default_value_t = 20)]
         last: u32,
+        /// One JSON object per call instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Calls in progress on a running node, from its admin API.
+    Calls {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen` of the config).
+        #[arg(long)]
+        node: Option<String>,
         /// One JSON object per call instead of a table.
         #[arg(long)]
         json: bool,
@@ -102,6 +114,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(cdr::print(&config, last, json))?;
+            Ok(0)
+        }
+        Command::Calls { config, node, json } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(calls::print(&config, node, json))?;
             Ok(0)
         }
         Command::Dialplan { command } => dialplan_cmd::run(command),

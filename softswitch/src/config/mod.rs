@@ -5,7 +5,7 @@
 mod listen;
 
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -49,6 +49,8 @@ pub struct Config {
     pub dialplan: DialplanConfig,
     #[serde(default)]
     pub rtp: RtpConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
     #[serde(default, rename = "endpoint")]
     pub endpoints: Vec<EndpointConfig>,
     /// The directory of the config file; relative paths resolve against it.
@@ -273,6 +275,42 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// The admin API (HTTP, JSON) that the inspection commands talk to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `host:port`, or `"off"`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: Spanned<String>,
+    /// Bearer token the API requires; mandatory when `listen` is not loopback.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+fn default_admin_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:8088".into())
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: default_admin_listen(),
+            token: None,
+        }
+    }
+}
+
+impl AdminConfig {
+    /// Where the API listens; None when it is off. Validated by [`Config::parse`].
+    pub fn addr(&self) -> Option<SocketAddr> {
+        let text = self.listen.get_ref().trim();
+        if text.eq_ignore_ascii_case("off") {
+            return None;
+        }
+        text.parse().ok()
+    }
+}
+
 /// The media relay: where it binds and which ports it may take.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -451,6 +489,26 @@ impl Config {
                 ),
             ));
         }
+        let admin = config.admin.listen.get_ref().trim();
+        if !admin.eq_ignore_ascii_case("off") {
+            let span = config.admin.listen.span();
+            let span = (span.end > 0).then_some(span);
+            match admin.parse::<SocketAddr>() {
+                Err(_) => {
+                    return Err(located(
+                        span,
+                        format!("[admin] listen `{admin}` must be host:port or \"off\""),
+                    ));
+                }
+                Ok(a) if !a.ip().is_loopback() && config.admin.token.is_none() => {
+                    return Err(located(
+                        span,
+                        "[admin] listen is not a loopback address: set [admin] token".into(),
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
         if !matches!(
             config.database.sqlite_synchronous.as_str(),
             "full" | "normal"
@@ -540,6 +598,28 @@ mod tests {
             c.database_url()
                 .starts_with("sqlite://etc/var/softswitch.db")
         );
+    }
+
+    #[test]
+    fn an_admin_api_off_loopback_needs_a_token() {
+        let base = "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n[admin]\n";
+        let err = parse(&format!("{base}listen = \"0.0.0.0:8088\"\n")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(":4:10:") && msg.contains("token"), "{msg}");
+        let ok = parse(&format!(
+            "{base}listen = \"0.0.0.0:8088\"\ntoken = \"s3cret\"\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.admin.addr(), Some("0.0.0.0:8088".parse().unwrap()));
+        assert_eq!(
+            parse(&format!("{base}listen = \"off\"\n"))
+                .unwrap()
+                .admin
+                .addr(),
+            None
+        );
+        let err = parse(&format!("{base}listen = \"localhost\"\n")).unwrap_err();
+        assert!(err.to_string().contains("host:port"), "{err}");
     }
 
     #[test]

@@ -162,6 +162,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let handle = transport::serve_tcp(listener, limits, connections.clone(), inbound.clone());
         listening.push(format!("tcp:{}", handle.local));
     }
+    if let Some(admin) = crate::admin::spawn(node.clone()).await? {
+        listening.push(format!("admin:http://{admin}"));
+    }
     for idx in 0..node.shards.len() {
         tokio::spawn(timer_loop(node.clone(), idx));
     }
@@ -300,6 +303,25 @@ impl Node {
                 tracing::debug!(%peer, error = %e, "send failed");
             }
         }
+    }
+
+    /// A snapshot of every call in progress, oldest first.
+    pub fn active_calls(&self) -> Vec<crate::call::view::CallView> {
+        let now = Instant::now();
+        let mut calls: Vec<_> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                let st = s.lock();
+                st.calls
+                    .iter()
+                    .filter(|c| c.phase != crate::call::Phase::Ended)
+                    .map(|c| c.view(now))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        calls.sort_by_key(|c| std::cmp::Reverse(c.age));
+        calls
     }
 
     pub fn transaction_count(&self) -> usize {

@@ -121,6 +121,7 @@ impl CallAgent<'_> {
             invite: msg,
             key,
             source,
+            started: now,
             route_set,
             prack,
             session,

@@ -1,0 +1,81 @@
+//! The inspection commands' side of the admin API: one GET, JSON back.
+
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("`{0}` is not an http://host:port address")]
+    BadUrl(String),
+    #[error(
+        "cannot reach the node at {url}: {source} (is `softswitch run` up with [admin] listen?)"
+    )]
+    Connect { url: String, source: std::io::Error },
+    #[error("the node at {url} answered {status}: {body}")]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("talking to the node at {url}: {message}")]
+    Protocol { url: String, message: String },
+}
+
+/// `GET {base}{path}` and the JSON it returns.
+pub async fn get_json(
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<serde_json::Value, AdminError> {
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let authority = base
+        .strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/'))
+        .filter(|a| !a.is_empty() && !a.contains('/'))
+        .ok_or_else(|| AdminError::BadUrl(base.to_owned()))?;
+    let protocol = |message: String| AdminError::Protocol {
+        url: url.clone(),
+        message,
+    };
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|source| AdminError::Connect {
+            url: url.clone(),
+            source,
+        })?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| protocol(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = hyper::Request::get(path)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::ACCEPT, "application/json");
+    if let Some(t) = token {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| protocol(e.to_string()))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| protocol(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| protocol(e.to_string()))?
+        .to_bytes();
+    if status != 200 {
+        return Err(AdminError::Status {
+            url,
+            status,
+            body: String::from_utf8_lossy(&body).trim().to_owned(),
+        });
+    }
+    serde_json::from_slice(&body).map_err(|e| protocol(format!("not JSON: {e}")))
+}

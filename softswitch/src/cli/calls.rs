@@ -1,0 +1,87 @@
+//! `softswitch calls`: the calls in progress on a running node, asked of its admin API.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::admin::client::get_json;
+use crate::config::Config;
+
+pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyhow::Result<()> {
+    // With --node the config is optional: it only lends its admin token.
+    let config = match &node {
+        Some(_) => Config::load(config_path).ok(),
+        None => Some(super::load_config(config_path)?),
+    };
+    let base = match node {
+        Some(url) => url,
+        None => {
+            let addr = config
+                .as_ref()
+                .and_then(|c| c.admin.addr())
+                .context("[admin] listen is off in the config: pass --node URL")?;
+            format!("http://{addr}")
+        }
+    };
+    let token = config.as_ref().and_then(|c| c.admin.token.as_deref());
+    let calls = get_json(&base, "/api/calls", token).await?;
+    let calls = calls.as_array().cloned().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    if json {
+        for c in &calls {
+            writeln!(out, "{c}")?;
+        }
+        return Ok(());
+    }
+    if calls.is_empty() {
+        writeln!(out, "no calls")?;
+        return Ok(());
+    }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let rows: Vec<[String; 8]> = calls
+        .iter()
+        .map(|c| {
+            let legs: Vec<String> = c["legs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|l| format!("{} {}", text(&l["channel"]), text(&l["state"])))
+                .collect();
+            let packets = |side: &str| text(&c["media"][side]["packets"]);
+            [
+                text(&c["uniqueid"]),
+                text(&c["clid"]),
+                text(&c["dst"]),
+                text(&c["state"]),
+                text(&c["app"]),
+                format!("{}s", text(&c["age"])),
+                if legs.is_empty() {
+                    "-".into()
+                } else {
+                    legs.join(", ")
+                },
+                format!("{}/{}", packets("caller"), packets("callee")),
+            ]
+        })
+        .collect();
+    super::table::write(
+        &mut out,
+        [
+            "UNIQUEID",
+            "CALLER",
+            "DIALED",
+            "STATE",
+            "APP",
+            "AGE",
+            "LEGS",
+            "RTP IN A/B",
+        ],
+        &rows,
+    )?;
+    Ok(())
+}
