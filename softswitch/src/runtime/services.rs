@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::registrar::{AuthOutcome, Binding};
 use crate::sip::transaction::Peer;
 use crate::sip::wire::{HeaderName, Message};
+use crate::store::Change;
 use crate::store::astdb::DbHandle;
 use crate::store::cdr::Cdr;
 
@@ -130,12 +131,26 @@ impl Services for NodeServices<'_> {
     }
 
     fn write_cdr(&self, cdr: Cdr) {
-        let store = self.node.store.clone();
-        self.node.rt.spawn(async move {
-            if let Err(e) = store.insert_cdr(&cdr).await {
-                tracing::error!(error = %e, uniqueid = %cdr.uniqueid, "could not write a CDR");
+        let uniqueid = cdr.uniqueid.clone();
+        let done = Box::new(move |result: Result<(), Arc<crate::store::StoreError>>| {
+            if let Err(e) = result {
+                tracing::error!(error = %e, %uniqueid, "could not write a CDR");
             }
         });
+        if self
+            .node
+            .writer
+            .submit(vec![Change::Cdr(Box::new(cdr.clone()))], done)
+            .is_err()
+        {
+            // The queue is full of registrations: write this one on its own.
+            let store = self.node.store.clone();
+            self.node.rt.spawn(async move {
+                if let Err(e) = store.insert_cdr(&cdr).await {
+                    tracing::error!(error = %e, uniqueid = %cdr.uniqueid, "could not write a CDR");
+                }
+            });
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Store, StoreError, on_pool};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Cdr {
     pub uniqueid: String,
     pub node: String,
@@ -23,19 +23,22 @@ pub struct Cdr {
     pub disposition: String,
     pub hangup_cause: i64,
     /// Who or what ended the call: `caller_hangup`, `callee_hangup`, `caller_cancel`,
-    /// `dialplan`, `media_timeout`, `no_ack`.
+    /// `dialplan`, `media_timeout`, `no_ack`, `no_prack`, `session_expired`.
     pub end_reason: String,
     pub sip_status: Option<i64>,
     /// JSON object with each leg's media counters.
     pub media: String,
 }
 
+/// One CDR row; also used by the group-commit writer inside its transaction.
+pub(super) const INSERT_CDR: &str = "INSERT INTO cdr (uniqueid, node, start_at, answer_at, end_at, \
+     duration, billsec, src, dst, dcontext, clid, dstchannel, lastapp, disposition, hangup_cause, \
+     end_reason, sip_status, media) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+
 impl Store {
     pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO cdr (uniqueid, node, start_at, answer_at, end_at, duration, billsec, src, dst, \
-             dcontext, clid, dstchannel, lastapp, disposition, hangup_cause, end_reason, sip_status, media) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
+        on_pool!(self, pool => sqlx::query(INSERT_CDR)
             .bind(&c.uniqueid).bind(&c.node).bind(c.start_at).bind(c.answer_at).bind(c.end_at)
             .bind(c.duration).bind(c.billsec).bind(&c.src).bind(&c.dst).bind(&c.dcontext)
             .bind(&c.clid).bind(&c.dstchannel).bind(&c.lastapp).bind(&c.disposition)

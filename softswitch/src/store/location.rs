@@ -6,11 +6,13 @@ use super::{Store, StoreError, on_pool};
 use crate::registrar::Binding;
 use crate::sip::transaction::TransportKind;
 
-/// One write to the location table.
+/// One write the group-commit writer makes: a location change, or a finished call's
+/// record (so CDRs share the registrations' batched commits and shutdown flush).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Upsert(Binding),
     Remove { aor: String, contact: String },
+    Cdr(Box<super::cdr::Cdr>),
 }
 
 /// Rows per statement: far below SQLite's bound-parameter limit with 14 columns.
@@ -128,6 +130,18 @@ impl Store {
                 );
                 qb.build().execute(&mut *tx).await?;
             }
+            for change in changes {
+                if let Change::Cdr(c) = change {
+                    sqlx::query(super::cdr::INSERT_CDR)
+                        .bind(&c.uniqueid).bind(&c.node).bind(c.start_at).bind(c.answer_at)
+                        .bind(c.end_at).bind(c.duration).bind(c.billsec).bind(&c.src).bind(&c.dst)
+                        .bind(&c.dcontext).bind(&c.clid).bind(&c.dstchannel).bind(&c.lastapp)
+                        .bind(&c.disposition).bind(c.hangup_cause).bind(&c.end_reason)
+                        .bind(c.sip_status).bind(&c.media)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             tx.commit().await?;
             Ok(())
         })
@@ -155,6 +169,7 @@ fn last_write_wins(changes: &[Change]) -> (Vec<&Binding>, Vec<(&str, &str)>) {
         let key = match c {
             Change::Upsert(b) => (b.aor.as_str(), b.contact.as_str()),
             Change::Remove { aor, contact } => (aor.as_str(), contact.as_str()),
+            Change::Cdr(_) => continue,
         };
         if !seen.insert(key) {
             continue;
@@ -162,6 +177,7 @@ fn last_write_wins(changes: &[Change]) -> (Vec<&Binding>, Vec<(&str, &str)>) {
         match c {
             Change::Upsert(b) => upserts.push(b),
             Change::Remove { .. } => removals.push(key),
+            Change::Cdr(_) => {}
         }
     }
     (upserts, removals)
@@ -232,5 +248,45 @@ mod tests {
         let loaded = store.load_bindings(50).await.unwrap();
         assert_eq!(loaded, vec![a2]);
         assert_eq!(store.delete_expired(50).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn cdrs_commit_in_the_same_batch_as_registrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/c.db", dir.path().display()), true)
+            .await
+            .unwrap();
+        let cdr = crate::store::cdr::Cdr {
+            uniqueid: "1700000000.1".into(),
+            node: "n1".into(),
+            start_at: 1_700_000_000_000,
+            answer_at: Some(1_700_000_002_000),
+            end_at: 1_700_000_007_000,
+            duration: 7,
+            billsec: 5,
+            src: "1001".into(),
+            dst: "1002".into(),
+            dcontext: "internal".into(),
+            clid: "<1001>".into(),
+            dstchannel: "SIP/1002-00000002".into(),
+            lastapp: "Dial".into(),
+            disposition: "ANSWERED".into(),
+            hangup_cause: 16,
+            end_reason: "caller_hangup".into(),
+            sip_status: Some(200),
+            media: "{}".into(),
+        };
+        store
+            .apply(
+                &[
+                    Change::Upsert(binding("sip:a@h", 100)),
+                    Change::Cdr(Box::new(cdr.clone())),
+                ],
+                "n1",
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.recent_cdrs(10).await.unwrap(), vec![cdr]);
+        assert_eq!(store.load_bindings(50).await.unwrap().len(), 1);
     }
 }
