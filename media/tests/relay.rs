@@ -517,10 +517,25 @@ async fn advertised_address_goes_in_sdp() {
     assert_eq!(s.local_rtp(Side::B).ip(), public);
 }
 
+/// The relay runs on its own threads: a caller with no runtime at all can use it.
 #[test]
-fn allocate_needs_a_runtime() {
-    let relay = relay(31170, 31179);
-    assert!(matches!(relay.allocate(), Err(RelayError::NoRuntime)));
+fn sessions_relay_on_the_relays_own_threads() {
+    let relay = Relay::with_threads(LOCALHOST, LOCALHOST, 31170..=31179, 2).unwrap();
+    assert_eq!(relay.threads(), 2);
+    let session = relay.allocate().unwrap();
+    let a = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    let b = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    b.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    session.set_remote(Side::B, b.local_addr().unwrap(), None, false);
+    let mut pkt = [0u8; 172];
+    pkt[0] = 0x80;
+    a.send_to(&pkt, session.local_rtp(Side::A)).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, from) = b.recv_from(&mut buf).unwrap();
+    assert_eq!(n, 172);
+    assert_eq!(from, session.local_rtp(Side::B));
+    assert_eq!(session.forwarded(Side::A), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

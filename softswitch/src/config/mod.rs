@@ -324,6 +324,10 @@ pub struct RtpConfig {
     /// Seconds without RTP from either phone before an answered call is hung up.
     #[serde(default = "default_media_timeout")]
     pub media_timeout: u64,
+    /// Media threads (each carries about 1,250 G.711 calls per core); default: half
+    /// the cores, at least one.
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 fn default_rtp_ports() -> Spanned<String> {
@@ -339,11 +343,19 @@ impl Default for RtpConfig {
             address: None,
             ports: default_rtp_ports(),
             media_timeout: default_media_timeout(),
+            threads: None,
         }
     }
 }
 
 impl RtpConfig {
+    /// The media threads to start.
+    pub fn thread_count(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+        })
+    }
+
     /// The port range, already validated by [`Config::parse`].
     pub fn port_range(&self) -> std::ops::RangeInclusive<u16> {
         parse_port_range(self.ports.get_ref()).unwrap_or(10000..=20000)

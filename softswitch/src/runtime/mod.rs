@@ -100,7 +100,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let astdb = crate::store::astdb::PersistentDb::open(store.clone())
         .await
         .context("cannot load the AstDB")?;
-    let relay = media::relay::Relay::new(config.rtp_address(), config.rtp.port_range());
+    let relay = media::relay::Relay::with_threads(
+        config.rtp_address(),
+        config.rtp_address(),
+        config.rtp.port_range(),
+        config.rtp.thread_count(),
+    )
+    .context("cannot start the media threads")?;
 
     let mut udp = Vec::new();
     let mut tcp = Vec::new();

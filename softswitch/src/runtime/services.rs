@@ -94,8 +94,6 @@ impl Services for NodeServices<'_> {
     }
 
     fn allocate_media(&self) -> Result<Box<dyn MediaSession>, String> {
-        // The relay registers its sockets with the runtime; we may be on a plain thread.
-        let _rt = self.node.rt.enter();
         self.node
             .relay
             .allocate()
