@@ -105,8 +105,8 @@ open(sys.argv[2], "w").write(s)
 PY
 fi
 
-echo "| calls/s | attempted | ok | failed | setup p50 / p90 / p99 (ms) | switch CPU % |"
-echo "|---:|---:|---:|---:|---|---:|"
+echo "| calls/s | attempted | ok | failed | setup p50 / p90 / p99 (ms) | switch CPU % | SIPp CPU % (caller+callee) |"
+echo "|---:|---:|---:|---:|---|---:|---:|"
 for rate in $RATES; do
     calls=$((rate * STEP_SECONDS))
     dir=$WORK_DIR/step-$rate
@@ -127,10 +127,13 @@ for rate in $RATES; do
         -d "$HOLD_MS" -r "$rate" -m "$calls" -l $((rate * (HOLD_MS / 1000 + 3))) \
         -timeout $((STEP_SECONDS * 3 + 30))s -timeout_error -nostdin \
         -trace_stat -stf stat.csv -trace_rtt -rtt_freq 50 -trace_err -error_file "$dir/errors.log" \
-        >/dev/null 2>"$dir/uac.err")
+        >/dev/null 2>"$dir/uac.err"
+        # The subshell's reaped-children time is the caller SIPp's CPU.
+        awk '{print $16 + $17}' "/proc/$BASHPID/stat" > "$dir/uac.cpu")
     set -e
     s1=$(date +%s.%N)
     t1=$(awk '{print $14 + $15}' "/proc/$SWITCH_PID/stat")
+    uas_cpu=$(awk '{print $14 + $15}' "/proc/$UAS_PID/stat" 2>/dev/null || echo 0)
     kill "$UAS_PID" 2>/dev/null || true
     wait "$UAS_PID" 2>/dev/null || true
     last=$(tail -n 1 "$dir/stat.csv")
@@ -150,7 +153,9 @@ for rate in $RATES; do
         }' || true)
     cpu=$(awk -v a="$t0" -v b="$t1" -v s0="$s0" -v s1="$s1" -v hz="$(getconf CLK_TCK)" \
         'BEGIN{printf "%.0f", (b-a)/hz/(s1-s0)*100}')
-    echo "| $rate | $created | $ok | $failed | $pct | $cpu |"
+    sipp_cpu=$(awk -v u="$(cat "$dir/uac.cpu" 2>/dev/null || echo 0)" -v c="$uas_cpu" \
+        -v s0="$s0" -v s1="$s1" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.0f", (u+c)/hz/(s1-s0)*100}')
+    echo "| $rate | $created | $ok | $failed | $pct | $cpu | $sipp_cpu |"
     log "step $rate/s: ok $ok failed $failed"
     [ "${failed:-1}" = 0 ] || { log "stopping: failed calls at $rate/s (see $dir)"; break; }
     sleep 3

@@ -37,6 +37,27 @@ pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
     })
 }
 
+/// An `Authorization:` line (with CRLF) answering an MD5 `challenge` for `method` on `uri`.
+pub fn authorization(
+    user: &str,
+    uri: &str,
+    method: &str,
+    challenge: &str,
+    password: &str,
+    nc: u32,
+) -> String {
+    let realm = challenge_param(challenge, "realm").expect("realm");
+    let nonce = challenge_param(challenge, "nonce").expect("nonce");
+    let ha1 = md5_hex(&format!("{user}:{realm}:{password}"));
+    let ha2 = md5_hex(&format!("{method}:{uri}"));
+    let nc = format!("{nc:08x}");
+    let response = md5_hex(&format!("{ha1}:{nonce}:{nc}:e2ecnonce:auth:{ha2}"));
+    format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm=MD5, cnonce=\"e2ecnonce\", qop=auth, nc={nc}\r\n"
+    )
+}
+
 impl<'a> Registration<'a> {
     pub fn new(
         client: &'a UdpClient,
@@ -86,18 +107,8 @@ impl<'a> Registration<'a> {
 
     /// The Authorization line answering `challenge` (a WWW-Authenticate value) with MD5.
     pub fn answer(&self, challenge: &str, password: &str, nc: u32) -> String {
-        let realm = challenge_param(challenge, "realm").expect("realm");
-        let nonce = challenge_param(challenge, "nonce").expect("nonce");
         let uri = format!("sip:{}", self.domain);
-        let ha1 = md5_hex(&format!("{}:{realm}:{password}", self.user));
-        let ha2 = md5_hex(&format!("REGISTER:{uri}"));
-        let nc = format!("{nc:08x}");
-        let response = md5_hex(&format!("{ha1}:{nonce}:{nc}:e2ecnonce:auth:{ha2}"));
-        format!(
-            "Authorization: Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-             response=\"{response}\", algorithm=MD5, cnonce=\"e2ecnonce\", qop=auth, nc={nc}\r\n",
-            self.user
-        )
+        authorization(&self.user, &uri, "REGISTER", challenge, password, nc)
     }
 
     /// Sends a REGISTER, answers the 401 with `password`, and returns both final
