@@ -159,8 +159,12 @@ impl Relay {
         let mut sockets = Vec::with_capacity(4);
         {
             let mut pool = pool::lock(&inner.pool);
-            let candidates: Vec<usize> = pool.candidates().collect();
-            for index in candidates {
+            // Walk lazily: collecting every free pair would cost the whole range
+            // (thousands of entries) on every call.
+            let start = pool.cursor();
+            let mut k = 0;
+            while let Some((at, index)) = pool.free_from(start, k) {
+                k = at + 1;
                 match pool::bind_pair(inner.bind, pool.port(index)) {
                     Ok((rtp, rtcp)) => {
                         pool.take(index);

@@ -63,12 +63,18 @@ impl PortPool {
         self.first + 2 * index as u16
     }
 
-    /// Free pairs in round-robin order from the cursor, each once.
-    pub(crate) fn candidates(&self) -> impl Iterator<Item = usize> + '_ {
+    /// The first free pair at or after the `k`-th position from `start` in
+    /// round-robin order, with its position; stops after one lap.
+    pub(crate) fn free_from(&self, start: usize, k: usize) -> Option<(usize, usize)> {
         let n = self.in_use.len();
-        (0..n)
-            .map(move |k| (self.next + k) % n)
-            .filter(|&i| !self.in_use[i])
+        (k..n)
+            .map(|k| (k, (start + k) % n))
+            .find(|&(_, i)| !self.in_use[i])
+    }
+
+    /// Where the round-robin walk starts.
+    pub(crate) fn cursor(&self) -> usize {
+        self.next
     }
 
     pub(crate) fn take(&mut self, index: usize) {
@@ -185,17 +191,29 @@ mod tests {
         assert_eq!(PortPool::new(&(65535..=65535)).capacity(), 0);
     }
 
+    /// Every free pair in the order allocation visits them.
+    fn free(p: &PortPool) -> Vec<usize> {
+        let start = p.cursor();
+        let mut out = Vec::new();
+        let mut k = 0;
+        while let Some((at, index)) = p.free_from(start, k) {
+            out.push(index);
+            k = at + 1;
+        }
+        out
+    }
+
     #[test]
     fn round_robin_and_release() {
         let mut p = PortPool::new(&(30000..=30007));
-        assert_eq!(p.candidates().collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(free(&p), [0, 1, 2, 3]);
         p.take(0);
         p.take(1);
         assert_eq!(p.in_use(), 2);
-        assert_eq!(p.candidates().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(free(&p), [2, 3]);
         p.release(0);
         // The freed pair comes last.
-        assert_eq!(p.candidates().collect::<Vec<_>>(), [2, 3, 0]);
+        assert_eq!(free(&p), [2, 3, 0]);
         p.release(0);
         assert_eq!(p.in_use(), 1);
     }
