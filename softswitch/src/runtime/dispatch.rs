@@ -328,12 +328,14 @@ impl Node {
         headers: &[(&str, String)],
         now: Instant,
     ) {
-        let tag = format!("{:016x}", rand::random::<u64>());
-        let mut b = ResponseBuilder::new(req, status, reason, Some(source.addr), Some(&tag));
-        for (name, value) in headers {
-            b = b.header(name, value);
-        }
-        let bytes = b.header("Server", &self.config.sip.user_agent).finish();
+        let bytes = crate::call::agent::response(
+            req,
+            source,
+            status,
+            reason,
+            headers,
+            &self.config.sip.user_agent,
+        );
         if let Err(e) = st.layer.send_response(now, key, status, bytes) {
             tracing::debug!(error = %e, status, "response not sent");
         }

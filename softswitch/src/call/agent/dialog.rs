@@ -59,15 +59,7 @@ impl CallAgent<'_> {
             }
             (Method::Prack, Side::Callee(_)) => {
                 // We never send the callee a reliable provisional.
-                self.respond(
-                    &key,
-                    &msg,
-                    source,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    &[],
-                    now,
-                );
+                self.no_such_dialog(&key, &msg, source, now);
                 self.calls.put(call);
             }
             (Method::Bye, side) => {

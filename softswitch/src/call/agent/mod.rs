@@ -132,6 +132,25 @@ impl CallAgent<'_> {
         half.clamp(Duration::from_millis(200), MEDIA_CHECK)
     }
 
+    /// 481: the request names a dialog or transaction we do not have.
+    pub(super) fn no_such_dialog(
+        &mut self,
+        key: &ServerKey,
+        req: &Message,
+        source: Peer,
+        now: Instant,
+    ) {
+        self.respond(
+            key,
+            req,
+            source,
+            481,
+            "Call/Transaction Does Not Exist",
+            &[],
+            now,
+        );
+    }
+
     /// Answers a request with a fresh To tag through its server transaction.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn respond(

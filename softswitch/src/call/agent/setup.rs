@@ -368,15 +368,7 @@ impl CallAgent<'_> {
             _ => false,
         };
         if !matches {
-            self.respond(
-                &key,
-                &msg,
-                source,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-                now,
-            );
+            self.no_such_dialog(&key, &msg, source, now);
             return;
         }
         self.respond(&key, &msg, source, 200, "OK", &[], now);
