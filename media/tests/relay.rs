@@ -610,3 +610,30 @@ async fn ipv6_loopback() {
     )
     .await;
 }
+
+/// Echo(): a phone's RTP comes back to it from the port it sent to, under another
+/// SSRC, and nothing reaches the other side.
+#[test]
+fn echo_returns_a_phones_rtp_to_it_under_another_ssrc() {
+    let relay = Relay::new(LOCALHOST, 31190..=31199);
+    let session = relay.allocate().unwrap();
+    let a = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    let b = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    for s in [&a, &b] {
+        s.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+            .unwrap();
+    }
+    session.set_remote(Side::B, b.local_addr().unwrap(), None, false);
+    session.set_echo(Side::A, true);
+    let mut pkt = [0u8; 172];
+    pkt[0] = 0x80;
+    pkt[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    pkt[20] = 0x42;
+    a.send_to(&pkt, session.local_rtp(Side::A)).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, from) = a.recv_from(&mut buf).unwrap();
+    assert_eq!((n, from), (172, session.local_rtp(Side::A)));
+    assert_ne!(buf[8..12], pkt[8..12], "the SSRC changes");
+    assert_eq!(buf[12..n], pkt[12..], "the rest is the phone's own packet");
+    assert!(b.recv_from(&mut buf).is_err(), "nothing crosses to side B");
+}

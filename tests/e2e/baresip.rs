@@ -174,3 +174,66 @@ fn baresip_call_carries_audio_both_ways_through_the_relay() {
         assert!(pkts >= 100, "{leg} RTP through the relay: {cdr}");
     }
 }
+
+#[test]
+fn echo_returns_the_callers_own_audio() {
+    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
+    use softswitch_e2e::process::wait_until;
+
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.dialplan =
+        "[internal]\nexten => 600,1,Answer()\n same => n,Echo()\n same => n,Hangup()\n".into();
+    let sw = Switch::start(opts);
+    let tones = tempfile::tempdir().unwrap();
+    let wav = tones.path().join("a.wav");
+    write_tone_wav(&wav, 440.0, 30.0);
+    let alice = Baresip::start(BaresipOptions {
+        ip: net.ip(41).into(),
+        sip_port: 5080,
+        rtp_ports: (22400, 22499),
+        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 1,
+        account: format!(
+            "<sip:1001@{}:5060>;auth_pass=secret1001;regint=600",
+            net.switch_ip()
+        ),
+        source: Some(wav),
+        record: true,
+    });
+    assert!(
+        alice.wait_registered(Duration::from_secs(15)),
+        "not registered:\n{}\nswitch:\n{}",
+        alice.log(),
+        sw.log()
+    );
+    alice.command("dial", &format!("sip:600@{}:5060", net.switch_ip()));
+    assert!(
+        wait_until(Duration::from_secs(10), || alice
+            .log()
+            .contains("established")),
+        "the echo did not answer\nalice:\n{}\nswitch:\n{}",
+        alice.log(),
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    alice.command("hangup", "");
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("call ended")),
+        "{}",
+        sw.log()
+    );
+    wait_until(Duration::from_secs(5), || {
+        alice.log().contains("terminated")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let files = alice.received_audio();
+    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", alice.log());
+    let (rate, heard) = read_wav(&files[0]).expect("a 16-bit WAV recording");
+    assert!(heard.len() > rate as usize * 2, "{} samples", heard.len());
+    let own = tone_fraction(&heard, rate, 440.0);
+    assert!(
+        own >= 0.6,
+        "alice hears her own 440 Hz in {own:.2} of frames\n{}",
+        alice.log()
+    );
+}

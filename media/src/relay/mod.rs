@@ -287,6 +287,12 @@ impl Session {
         self.shared.remote_generation.fetch_add(1, Release);
     }
 
+    /// Echo (the dialplan's `Echo()`): RTP from `side`'s phone goes back to it, with
+    /// another SSRC, instead of to the other side; its RTCP is dropped.
+    pub fn set_echo(&self, side: Side, on: bool) {
+        self.shared.echo[side.index()].store(on, Relaxed);
+    }
+
     /// The RTP clock rate of what `side` sends, for jitter in milliseconds (default
     /// 8000: PCMU, PCMA, G.722; 48000 for opus).
     pub fn set_clock_rate(&self, side: Side, clock_rate: u32) {

@@ -10,7 +10,7 @@
 //! from a generation counter it checks with one atomic load per packet.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -147,6 +147,8 @@ pub(crate) struct Shared {
     pub(crate) remotes: Mutex<[Option<Remote>; 2]>,
     /// Latched RTP sources, written by the task when a latch moves.
     pub(crate) latched: Mutex<[Option<SocketAddr>; 2]>,
+    /// Per side: RTP from that phone goes back to it instead of across (Echo()).
+    pub(crate) echo: [AtomicBool; 2],
 }
 
 impl Shared {
@@ -163,6 +165,7 @@ impl Shared {
             remote_generation: AtomicU64::new(0),
             remotes: Mutex::new([None; 2]),
             latched: Mutex::new([None; 2]),
+            echo: [AtomicBool::new(false), AtomicBool::new(false)],
         }
     }
 

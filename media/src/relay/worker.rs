@@ -33,6 +33,9 @@ use crate::stats::ReceiverStats;
 /// frames and loopback tests; a longer datagram would be truncated.
 const RECV_BUFFER: usize = 4096;
 
+/// Flips the SSRC of echoed packets (any constant but zero will do).
+const ECHO_SSRC_MASK: u32 = 0x5ec0_0e40;
+
 /// Socket index: side A RTP, side A RTCP, side B RTP, side B RTCP.
 const fn rtp_socket(side: usize) -> usize {
     side * 2
@@ -189,10 +192,18 @@ impl Worker {
                     shared.sides[side].stats.store(&stats.snapshot());
                 }
                 shared.mark_rtp(now);
+                if shared.echo[side].load(Relaxed) {
+                    self.echo(index, packet, src);
+                    return;
+                }
                 (rtp_socket(other), self.rtp_destination(other))
             }
             Packet::Rtcp => {
                 bump(&counters.rtcp_received);
+                if shared.echo[side].load(Relaxed) {
+                    // The phone's own reports are no use to it; the echo sends none.
+                    return;
+                }
                 match self.remotes[other] {
                     Some(r) if r.mux => (rtp_socket(other), self.rtp_destination(other)),
                     _ => (rtcp_socket(other), self.rtcp_destination(other)),
@@ -213,6 +224,23 @@ impl Worker {
         // other direction; late audio is no better than lost audio.
         match self.sockets[out].try_send_to(packet, dest) {
             Ok(_) if kind == Packet::Rtcp => bump(&counters.rtcp_forwarded),
+            Ok(_) => bump(&counters.rtp_forwarded),
+            Err(_) => bump(&counters.send_errors),
+        }
+    }
+
+    /// Sends an RTP packet back where it came from (Echo()), under another SSRC: a
+    /// phone that sees its own SSRC arrive would take it for a loop or a collision
+    /// (RFC 3550 §8.2) and drop it.
+    fn echo(&mut self, index: usize, packet: &[u8], src: SocketAddr) {
+        let mut copy = [0u8; RECV_BUFFER];
+        let copy = &mut copy[..packet.len()];
+        copy.copy_from_slice(packet);
+        for (b, k) in copy[8..12].iter_mut().zip(ECHO_SSRC_MASK.to_be_bytes()) {
+            *b ^= k;
+        }
+        let counters = &self.shared.sides[index / 2].counters;
+        match self.sockets[index].try_send_to(copy, src) {
             Ok(_) => bump(&counters.rtp_forwarded),
             Err(_) => bump(&counters.send_errors),
         }

@@ -161,6 +161,10 @@ impl MediaSession for media::relay::Session {
         media::relay::Session::set_remote(self, side, rtp, rtcp, mux)
     }
 
+    fn set_echo(&self, side: RelaySide, on: bool) {
+        media::relay::Session::set_echo(self, side, on)
+    }
+
     fn idle_for(&self, now: Instant) -> Duration {
         self.idle_at(now)
     }

@@ -70,6 +70,8 @@ pub trait MediaSession: Send {
     fn local_rtp(&self, side: RelaySide) -> SocketAddr;
     /// Where `side`'s phone said (in its SDP) it wants media.
     fn set_remote(&self, side: RelaySide, rtp: SocketAddr, rtcp: Option<SocketAddr>, mux: bool);
+    /// Sends `side`'s media back to it (Echo()) instead of across.
+    fn set_echo(&self, side: RelaySide, on: bool);
     /// Time since the last media packet from either side.
     fn idle_for(&self, now: Instant) -> Duration;
     /// Per-stream counters for the CDR.

@@ -226,6 +226,16 @@ impl CallAgent<'_> {
                     );
                     break;
                 }
+                Action::Echo => {
+                    // Until the caller hangs up: DTMF `#` ends Echo() in Asterisk,
+                    // which needs the media server's digit detection.
+                    self.answer_caller(&mut call, None, now);
+                    if let Some(r) = &call.relay {
+                        r.set_echo(RelaySide::A, true);
+                    }
+                    call.waiting = true;
+                    break;
+                }
                 // The following Hangup carries the cause (17/34) that picks the response.
                 Action::Busy { .. } | Action::Congestion { .. } => Resume::Done,
                 Action::Dial(req) => match self.start_dial(&mut call, req, now) {

@@ -37,6 +37,9 @@ exten => 1020,1,Dial(SIP/1002,2)
  same => n,Hangup()
 exten => 1030,1,Dial(SIP/1002,20,rTt)
  same => n,Hangup()
+exten => 600,1,Answer()
+ same => n,Echo()
+ same => n,Hangup()
 ";
 
 fn addr(s: &str) -> SocketAddr {
@@ -48,6 +51,7 @@ fn addr(s: &str) -> SocketAddr {
 struct MediaLog {
     remotes: HashMap<&'static str, SocketAddr>,
     last_packet: Option<Instant>,
+    echo: bool,
 }
 
 struct FakeMedia(Arc<Mutex<MediaLog>>);
@@ -62,6 +66,10 @@ impl MediaSession for FakeMedia {
     fn set_remote(&self, side: RelaySide, rtp: SocketAddr, _: Option<SocketAddr>, _: bool) {
         let name = if side == RelaySide::A { "A" } else { "B" };
         self.0.lock().unwrap().remotes.insert(name, rtp);
+    }
+    fn set_echo(&self, side: RelaySide, on: bool) {
+        assert_eq!(side, RelaySide::A, "only the caller is echoed");
+        self.0.lock().unwrap().echo = on;
     }
     fn idle_for(&self, now: Instant) -> Duration {
         match self.0.lock().unwrap().last_packet {
@@ -1018,4 +1026,27 @@ fn dial_option_r_indicates_ringing_at_once_and_early_media_still_passes() {
     assert_eq!(media_port(&early), addr(RELAY_A));
     let call = net.calls.iter().next().unwrap();
     assert_eq!(call.dial.as_ref().unwrap().transfer, (true, true));
+}
+
+#[test]
+fn echo_answers_and_turns_the_callers_media_around_until_it_hangs_up() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("e1", "600", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(media_port(&ok), addr(RELAY_A));
+    assert!(net.node.media.lock().unwrap().echo);
+    net.deliver(CALLER, caller_request("ACK", "e1", &to_tag(&ok), 1, ""));
+    net.node.media.lock().unwrap().last_packet = Some(net.now);
+    net.advance(Duration::from_secs(30));
+    assert_eq!(
+        net.count(CALLER, "BYE"),
+        0,
+        "Echo() lasts until the caller leaves"
+    );
+    net.deliver(CALLER, caller_request("BYE", "e1", &to_tag(&ok), 2, ""));
+    net.expect(CALLER, "200 BYE");
+    let cdrs = net.cdrs();
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(cdrs[0].lastapp, "Echo");
+    assert_eq!(cdrs[0].end_reason, "caller_hangup");
 }
