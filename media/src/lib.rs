@@ -7,12 +7,16 @@
 //! - [`stats`] measures each direction (RFC 3550 loss and jitter) for CDRs and
 //!   monitoring; it is sans-IO, so the relay feeds it and tests drive it directly.
 //! - [`rtp`] is the little of the RTP/RTCP wire format the relay needs.
+//! - [`prompt`] reads sound files for the media applications and [`g711`] encodes
+//!   them for the call; [`relay::Session::play`] sends them to a phone.
 //!
 //! The call agent's use, in order: [`relay::Relay::allocate`] a session when a call
 //! starts, [`sdp::Sdp::parse`] each SDP and [`relay::Session::set_remote`] its
 //! address, send [`sdp::Sdp::rewrite`] with [`relay::Session::local_rtp`] of the
 //! receiving side, and drop the session when the call ends.
 
+pub mod g711;
+pub mod prompt;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;

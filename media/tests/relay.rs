@@ -637,3 +637,58 @@ fn echo_returns_a_phones_rtp_to_it_under_another_ssrc() {
     assert_eq!(buf[12..n], pkt[12..], "the rest is the phone's own packet");
     assert!(b.recv_from(&mut buf).is_err(), "nothing crosses to side B");
 }
+
+/// A prompt goes to the phone from its side's RTP port, 20 ms per packet, with
+/// consecutive sequence numbers, timestamps 160 apart and the marker on the first.
+#[test]
+fn play_sends_a_paced_rtp_stream_to_the_phone() {
+    let relay = Relay::new(LOCALHOST, 31400..=31409);
+    let session = relay.allocate().unwrap();
+    let phone = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    phone
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    session.set_remote(Side::A, phone.local_addr().unwrap(), None, false);
+    // Five packets' worth of PCMA, the last one short (padded with silence).
+    let payload: Vec<u8> = (0..4 * 160 + 80).map(|i| (i % 251) as u8).collect();
+    let started = std::time::Instant::now();
+    session.play(Side::A, payload.clone().into(), 8);
+    let mut buf = [0u8; 2048];
+    let mut headers = Vec::new();
+    for n in 0..5 {
+        let (len, from) = phone.recv_from(&mut buf).unwrap();
+        assert_eq!(len, 172);
+        assert_eq!(from, session.local_rtp(Side::A));
+        let expected = &payload[n * 160..payload.len().min((n + 1) * 160)];
+        assert_eq!(&buf[12..12 + expected.len()], expected);
+        headers.push((
+            buf[1],
+            u16::from_be_bytes([buf[2], buf[3]]),
+            u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
+        ));
+    }
+    assert_eq!(
+        buf[12 + 80..172],
+        [0xd5; 80],
+        "A-law silence pads the last frame"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(75),
+        "paced: {elapsed:?}"
+    );
+    assert_eq!(
+        headers[0].0,
+        0x80 | 8,
+        "marker and PCMA on the first packet"
+    );
+    for w in headers.windows(2) {
+        assert_eq!(w[1].0, 8);
+        assert_eq!(w[1].1, w[0].1.wrapping_add(1));
+        assert_eq!(w[1].2, w[0].2.wrapping_add(160));
+    }
+    assert!(
+        phone.recv_from(&mut buf).is_err(),
+        "nothing after the prompt"
+    );
+}

@@ -237,3 +237,68 @@ fn echo_returns_the_callers_own_audio() {
         alice.log()
     );
 }
+
+#[test]
+fn a_caller_hears_the_playback_prompt() {
+    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
+    use softswitch_e2e::process::wait_until;
+
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.dialplan = "[internal]\nexten => 602,1,Playback(test-tone)\n same => n,Hangup()\n".into();
+    let sw = Switch::start(opts);
+    // The prompt: 3 s of 1 kHz in the switch's sounds directory (`[media] sounds`).
+    let sounds = sw.dir.path().join("sounds").join("en");
+    std::fs::create_dir_all(&sounds).unwrap();
+    write_tone_wav(&sounds.join("test-tone.wav"), 1000.0, 3.0);
+    let tones = tempfile::tempdir().unwrap();
+    let wav = tones.path().join("a.wav");
+    write_tone_wav(&wav, 440.0, 30.0);
+    let alice = Baresip::start(BaresipOptions {
+        ip: net.ip(42).into(),
+        sip_port: 5080,
+        rtp_ports: (22500, 22599),
+        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 2,
+        account: format!(
+            "<sip:1001@{}:5060>;auth_pass=secret1001;regint=600",
+            net.switch_ip()
+        ),
+        source: Some(wav),
+        record: true,
+    });
+    assert!(
+        alice.wait_registered(Duration::from_secs(15)),
+        "not registered:\n{}\nswitch:\n{}",
+        alice.log(),
+        sw.log()
+    );
+    alice.command("dial", &format!("sip:602@{}:5060", net.switch_ip()));
+    // The dialplan hangs up once the prompt has played.
+    assert!(
+        wait_until(Duration::from_secs(15), || sw.log().contains("call ended")),
+        "the call did not end\nalice:\n{}\nswitch:\n{}",
+        alice.log(),
+        sw.log()
+    );
+    wait_until(Duration::from_secs(5), || {
+        alice.log().contains("terminated")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let files = alice.received_audio();
+    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", alice.log());
+    let (rate, heard) = read_wav(&files[0]).expect("a 16-bit WAV recording");
+    assert!(
+        heard.len() > rate as usize * 2,
+        "{} samples\n{}",
+        heard.len(),
+        alice.log()
+    );
+    let prompt = tone_fraction(&heard, rate, 1000.0);
+    let own = tone_fraction(&heard, rate, 440.0);
+    assert!(
+        prompt >= 0.6,
+        "alice hears the 1 kHz prompt in {prompt:.2} of frames\n{}",
+        sw.log()
+    );
+    assert!(own < 0.05, "alice hears her own tone in {own:.2} of frames");
+}

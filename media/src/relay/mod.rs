@@ -31,6 +31,7 @@
 //! forwarded by one thread, with no lock and no allocation (see `worker`).
 
 mod latch;
+mod player;
 mod pool;
 mod shared;
 mod threads;
@@ -192,10 +193,14 @@ impl Relay {
         let sockets = {
             // Registered with the media thread's poller, where the task will run.
             let _on_media_thread = runtime.enter();
-            let mut tokio_sockets = sockets.into_iter().map(tokio::net::UdpSocket::from_std);
+            let mut tokio_sockets = sockets
+                .into_iter()
+                .map(|s| tokio::net::UdpSocket::from_std(s).map(Arc::new));
             let mut next = || tokio_sockets.next().expect("four sockets");
             [next()?, next()?, next()?, next()?]
         };
+        // The player sends from the same RTP sockets the phones already talk to.
+        let speakers = [Arc::clone(&sockets[0]), Arc::clone(&sockets[2])];
         let shared = Arc::new(Shared::new(Instant::now()));
         let worker = Worker::new(sockets, Arc::clone(&shared), lease)?;
         let locals = worker
@@ -207,6 +212,9 @@ impl Relay {
             shared,
             locals,
             task,
+            media_thread: runtime.clone(),
+            speakers,
+            player: Mutex::new(None),
         })
     }
 
@@ -229,6 +237,10 @@ pub struct Session {
     /// Advertised addresses of A.rtp, A.rtcp, B.rtp, B.rtcp.
     locals: [SocketAddr; 4],
     task: JoinHandle<()>,
+    media_thread: tokio::runtime::Handle,
+    /// Each side's RTP socket, shared with the relay task, for [`Session::play`].
+    speakers: [Arc<tokio::net::UdpSocket>; 2],
+    player: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl fmt::Debug for Session {
@@ -244,6 +256,7 @@ impl fmt::Debug for Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.task.abort();
+        self.stop_playing();
     }
 }
 
@@ -285,6 +298,28 @@ impl Session {
             mux: rtcp_mux,
         });
         self.shared.remote_generation.fetch_add(1, Release);
+    }
+
+    /// Plays G.711 `payload` (payload type 0 or 8) to `side`'s phone, 20 ms per
+    /// packet, replacing anything still playing. It takes `payload.len() / 8` ms.
+    pub fn play(&self, side: Side, payload: Arc<[u8]>, payload_type: u8) {
+        let task = self.media_thread.spawn(player::play(
+            Arc::clone(&self.speakers[side.index()]),
+            Arc::clone(&self.shared),
+            side.index(),
+            payload,
+            payload_type,
+        ));
+        if let Some(old) = lock(&self.player).replace(task) {
+            old.abort();
+        }
+    }
+
+    /// Stops a prompt started by [`Session::play`].
+    pub fn stop_playing(&self) {
+        if let Some(task) = lock(&self.player).take() {
+            task.abort();
+        }
     }
 
     /// Echo (the dialplan's `Echo()`): RTP from `side`'s phone goes back to it, with

@@ -46,7 +46,7 @@ const fn rtcp_socket(side: usize) -> usize {
 }
 
 pub(crate) struct Worker {
-    sockets: [UdpSocket; 4],
+    sockets: [Arc<UdpSocket>; 4],
     locals: [SocketAddr; 4],
     shared: Arc<Shared>,
     generation: u64,
@@ -62,7 +62,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub(crate) fn new(
-        sockets: [UdpSocket; 4],
+        sockets: [Arc<UdpSocket>; 4],
         shared: Arc<Shared>,
         lease: PortLease,
     ) -> io::Result<Worker> {

@@ -203,8 +203,10 @@ pub struct Call {
     pub phase: Phase,
     pub timers: Vec<(Instant, Timer)>,
     pub dial: Option<DialRun>,
-    /// Waiting for `Resume::Done` after a timed action.
+    /// Waiting for a timed action (Wait, Playback, WaitExten...) to end.
     pub waiting: bool,
+    /// What the dialplan resumes with when that action's timer fires (default `Done`).
+    pub on_wake: Option<dialplan::Resume>,
     pub relayed: HashMap<ClientKey, Relayed>,
     pub sdp_version: u64,
     pub cdr: CdrDraft,
@@ -235,6 +237,13 @@ pub struct CdrDraft {
 }
 
 impl Call {
+    /// Parks the dialplan in a timed action until `at`, then resumes it with `wake`.
+    pub fn park(&mut self, at: Instant, wake: dialplan::Resume) {
+        self.waiting = true;
+        self.on_wake = Some(wake);
+        self.arm(at, Timer::Resume);
+    }
+
     pub fn arm(&mut self, at: Instant, timer: Timer) {
         self.timers.push((at, timer));
     }
@@ -504,6 +513,7 @@ mod tests {
             timers: Vec::new(),
             dial: None,
             waiting: false,
+            on_wake: None,
             relayed: HashMap::new(),
             sdp_version: 1,
             cdr: CdrDraft::default(),

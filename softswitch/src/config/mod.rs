@@ -48,6 +48,8 @@ pub struct Config {
     #[serde(default)]
     pub dialplan: DialplanConfig,
     #[serde(default)]
+    pub media: MediaConfig,
+    #[serde(default)]
     pub rtp: RtpConfig,
     #[serde(default)]
     pub admin: AdminConfig,
@@ -366,6 +368,34 @@ fn parse_port_range(s: &str) -> Option<std::ops::RangeInclusive<u16>> {
     let (lo, hi) = s.split_once('-')?;
     let (lo, hi): (u16, u16) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
     (lo >= 1024 && lo < hi && hi - lo >= 3).then_some(lo..=hi)
+}
+
+/// The media applications: where their sound files live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Directory of prompts, with one subdirectory per language (`sounds/en/...`).
+    #[serde(default = "default_sounds")]
+    pub sounds: PathBuf,
+    /// Language subdirectory tried first.
+    #[serde(default = "default_language")]
+    pub language: String,
+}
+
+fn default_sounds() -> PathBuf {
+    "sounds".into()
+}
+fn default_language() -> String {
+    "en".into()
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            sounds: default_sounds(),
+            language: default_language(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -57,6 +57,8 @@ pub struct Node {
     /// The runtime, for work started from non-async code under a shard lock.
     rt: tokio::runtime::Handle,
     call_seq: std::sync::atomic::AtomicU64,
+    /// Sound files read so far, by `language/name`; prompts change only with a deploy.
+    prompts: std::sync::Mutex<std::collections::HashMap<String, Arc<media::prompt::Prompt>>>,
 }
 
 /// Hands received messages to the node.
@@ -150,6 +152,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         astdb,
         rt: tokio::runtime::Handle::current(),
         call_seq: std::sync::atomic::AtomicU64::new(1),
+        prompts: Default::default(),
         config,
     });
 

@@ -3,10 +3,12 @@
 //! [`CallAgent`] over a shard for each event.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use media::prompt::Prompt;
 use media::relay::Side as RelaySide;
 
 use crate::call::agent::{Admission, CallAgent, MediaSession, Services};
@@ -128,6 +130,18 @@ impl Services for NodeServices<'_> {
         }
     }
 
+    fn prompt(&self, names: &[String], language: Option<&str>) -> Result<Arc<Prompt>, String> {
+        let language = language.unwrap_or(&self.node.config.media.language);
+        if let [one] = names {
+            return self.load_prompt(one, language);
+        }
+        let parts = names
+            .iter()
+            .map(|n| self.load_prompt(n, language))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Arc::new(Prompt::concat(parts.iter().map(|p| p.as_ref()))))
+    }
+
     fn write_cdr(&self, cdr: Cdr) {
         let uniqueid = cdr.uniqueid.clone();
         let done = Box::new(move |result: Result<(), Arc<crate::store::StoreError>>| {
@@ -152,6 +166,38 @@ impl Services for NodeServices<'_> {
     }
 }
 
+impl NodeServices<'_> {
+    /// One sound file by name, from the cache or the sounds directory: first the
+    /// language's subdirectory, then the directory itself, each extension in turn.
+    fn load_prompt(&self, name: &str, language: &str) -> Result<Arc<Prompt>, String> {
+        let key = format!("{language}/{name}");
+        if let Some(p) = lock(&self.node.prompts).get(&key) {
+            return Ok(p.clone());
+        }
+        let config = &self.node.config;
+        let dir = config.resolve(&config.media.sounds);
+        let bases = if Path::new(name).is_absolute() {
+            vec![PathBuf::from(name)]
+        } else {
+            vec![dir.join(language).join(name), dir.join(name)]
+        };
+        for base in &bases {
+            for ext in Prompt::EXTENSIONS {
+                let path = base.with_extension(ext);
+                if path.is_file() {
+                    let prompt = Arc::new(Prompt::load(&path).map_err(|e| e.to_string())?);
+                    lock(&self.node.prompts).insert(key, prompt.clone());
+                    return Ok(prompt);
+                }
+            }
+        }
+        Err(format!(
+            "no sound `{name}` in {} (language {language})",
+            dir.display()
+        ))
+    }
+}
+
 impl MediaSession for media::relay::Session {
     fn local_rtp(&self, side: RelaySide) -> SocketAddr {
         media::relay::Session::local_rtp(self, side)
@@ -163,6 +209,14 @@ impl MediaSession for media::relay::Session {
 
     fn set_echo(&self, side: RelaySide, on: bool) {
         media::relay::Session::set_echo(self, side, on)
+    }
+
+    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8) {
+        media::relay::Session::play(self, side, payload, payload_type)
+    }
+
+    fn stop_playing(&self) {
+        media::relay::Session::stop_playing(self)
     }
 
     fn idle_for(&self, now: Instant) -> Duration {
@@ -205,4 +259,8 @@ impl Node {
         };
         f(&mut agent)
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -49,6 +49,10 @@ impl CallAgent<'_> {
                 tracing::info!(call = %call.uniqueid, "caller cancelled");
                 call.dial = None;
                 call.waiting = false;
+                call.on_wake = None;
+                if let Some(r) = &call.relay {
+                    r.stop_playing();
+                }
                 call.disarm(Timer::DialTimeout);
                 call.disarm(Timer::Resume);
                 self.drive(call, Resume::CallerHangup, now);
@@ -102,6 +106,10 @@ impl CallAgent<'_> {
                     }
                 };
                 call.waiting = false;
+                call.on_wake = None;
+                if let Some(r) = &call.relay {
+                    r.stop_playing();
+                }
                 call.disarm(Timer::Resume);
                 self.drive(call, input, now);
             }

@@ -12,6 +12,7 @@
 
 mod dial;
 mod dialog;
+mod playback;
 mod session_timer;
 mod setup;
 mod teardown;
@@ -72,6 +73,9 @@ pub trait MediaSession: Send {
     fn set_remote(&self, side: RelaySide, rtp: SocketAddr, rtcp: Option<SocketAddr>, mux: bool);
     /// Sends `side`'s media back to it (Echo()) instead of across.
     fn set_echo(&self, side: RelaySide, on: bool);
+    /// Plays G.711 `payload` (payload type 0 or 8) to `side`'s phone.
+    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8);
+    fn stop_playing(&self);
     /// Time since the last media packet from either side.
     fn idle_for(&self, now: Instant) -> Duration;
     /// Per-stream counters for the CDR.
@@ -96,6 +100,13 @@ pub trait Services {
     fn leg_call_id(&self) -> String;
     /// Stores a finished call's record; must not block.
     fn write_cdr(&self, cdr: Cdr);
+    /// The sound files `names` (without extension) played back to back, looked up
+    /// in `language` first.
+    fn prompt(
+        &self,
+        names: &[String],
+        language: Option<&str>,
+    ) -> Result<Arc<media::prompt::Prompt>, String>;
 }
 
 /// The call agent over one shard, for one event.

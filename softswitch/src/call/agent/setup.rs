@@ -148,6 +148,7 @@ impl CallAgent<'_> {
             timers: Vec::new(),
             dial: None,
             waiting: false,
+            on_wake: None,
             relayed: Default::default(),
             sdp_version: 1,
             answered_at: None,
@@ -242,13 +243,57 @@ impl CallAgent<'_> {
                     None => break,
                     Some(result) => Resume::Dial(result),
                 },
-                other => {
-                    tracing::warn!(call = %call.uniqueid, action = ?other, "this application needs the media server, which this build does not include yet");
-                    match other {
-                        Action::Playback { .. } | Action::Background { .. } => {
-                            Resume::Played { ok: false }
+                Action::Playback { files, answer, .. } => {
+                    match self.play(&mut call, &files, None, answer, now) {
+                        Some(length) => {
+                            call.park(now + length, Resume::Played { ok: true });
+                            break;
                         }
-                        Action::WaitExten { .. } | Action::CollectDigit { .. } => Resume::Timeout,
+                        None => Resume::Played { ok: false },
+                    }
+                }
+                Action::Background {
+                    files,
+                    answer,
+                    language,
+                    ..
+                } => {
+                    // Digits do not interrupt it yet: DTMF detection is still to come.
+                    match self.play(&mut call, &files, language.as_deref(), answer, now) {
+                        Some(length) => {
+                            call.park(now + length, Resume::Played { ok: true });
+                            break;
+                        }
+                        None => Resume::Played { ok: false },
+                    }
+                }
+                Action::SayDigits { digits } => {
+                    let files: Vec<String> = digits
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .map(|d| format!("digits/{d}"))
+                        .collect();
+                    match self.play(&mut call, &files, None, true, now) {
+                        Some(length) => {
+                            call.park(now + length, Resume::Done);
+                            break;
+                        }
+                        None => Resume::Done,
+                    }
+                }
+                Action::WaitExten { timeout, .. } => {
+                    // No digit can arrive yet, so it ends the way it does without one.
+                    let wait = if timeout > 0.0 { timeout } else { 10.0 };
+                    call.park(
+                        now + Duration::from_secs_f64(wait.min(86_400.0)),
+                        Resume::Timeout,
+                    );
+                    break;
+                }
+                other => {
+                    tracing::warn!(call = %call.uniqueid, action = ?other, "this application needs parts of the media server this build does not include yet");
+                    match other {
+                        Action::CollectDigit { .. } => Resume::Timeout,
                         Action::Read { .. } => Resume::Read {
                             digits: String::new(),
                             status: "ERROR".into(),

@@ -40,6 +40,13 @@ exten => 1030,1,Dial(SIP/1002,20,rTt)
 exten => 600,1,Answer()
  same => n,Echo()
  same => n,Hangup()
+exten => 700,1,Playback(hello-world)
+ same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
+ same => n,SayDigits(42)
+ same => n,Hangup()
+exten => 701,1,Playback(no-such-sound)
+ same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
+ same => n,Hangup()
 ";
 
 fn addr(s: &str) -> SocketAddr {
@@ -52,6 +59,8 @@ struct MediaLog {
     remotes: HashMap<&'static str, SocketAddr>,
     last_packet: Option<Instant>,
     echo: bool,
+    /// (payload bytes, payload type) of every prompt played to the caller.
+    played: Vec<(usize, u8)>,
 }
 
 struct FakeMedia(Arc<Mutex<MediaLog>>);
@@ -71,6 +80,15 @@ impl MediaSession for FakeMedia {
         assert_eq!(side, RelaySide::A, "only the caller is echoed");
         self.0.lock().unwrap().echo = on;
     }
+    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8) {
+        assert_eq!(side, RelaySide::A, "prompts go to the caller");
+        self.0
+            .lock()
+            .unwrap()
+            .played
+            .push((payload.len(), payload_type));
+    }
+    fn stop_playing(&self) {}
     fn idle_for(&self, now: Instant) -> Duration {
         match self.0.lock().unwrap().last_packet {
             Some(t) => now.saturating_duration_since(t),
@@ -161,6 +179,23 @@ impl Services for FakeNode {
     }
     fn write_cdr(&self, cdr: Cdr) {
         self.cdrs.borrow_mut().push(cdr);
+    }
+    fn prompt(
+        &self,
+        names: &[String],
+        _: Option<&str>,
+    ) -> Result<Arc<media::prompt::Prompt>, String> {
+        // Every known sound is 1.5 s long, digits half a second.
+        let mut samples = Vec::new();
+        for n in names {
+            let len = match n.as_str() {
+                "hello-world" => 12_000,
+                d if d.starts_with("digits/") => 4_000,
+                other => return Err(format!("no sound `{other}`")),
+            };
+            samples.extend(std::iter::repeat_n(0i16, len));
+        }
+        Ok(Arc::new(media::prompt::Prompt::from_samples(samples)))
     }
 }
 
@@ -1049,4 +1084,73 @@ fn echo_answers_and_turns_the_callers_media_around_until_it_hangs_up() {
     assert_eq!(cdrs.len(), 1);
     assert_eq!(cdrs[0].lastapp, "Echo");
     assert_eq!(cdrs[0].end_reason, "caller_hangup");
+}
+
+fn db(net: &Net, key: &str) -> Option<String> {
+    use dialplan::AstDb as _;
+    net.node.db.borrow().get("test", key)
+}
+
+#[test]
+fn playback_answers_plays_in_the_callers_law_and_waits_for_the_prompt_to_end() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("p1", "700", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    assert_eq!(media_port(&ok), addr(RELAY_A));
+    net.deliver(CALLER, caller_request("ACK", "p1", &to_tag(&ok), 1, ""));
+    assert_eq!(net.node.media.lock().unwrap().played, [(12_000, 0)]);
+    net.advance(Duration::from_millis(1490));
+    assert_eq!(
+        net.node.media.lock().unwrap().played.len(),
+        1,
+        "still playing"
+    );
+    net.advance(Duration::from_millis(20));
+    assert_eq!(db(&net, "status").as_deref(), Some("SUCCESS"));
+    // SayDigits(42): "digits/4" and "digits/2" back to back.
+    assert_eq!(net.node.media.lock().unwrap().played[1], (8_000, 0));
+    // It ends 2.5 s after the INVITE.
+    net.advance(Duration::from_millis(980));
+    assert_eq!(net.count(CALLER, "BYE"), 0);
+    net.advance(Duration::from_millis(20));
+    net.expect(CALLER, "BYE");
+}
+
+#[test]
+fn a_missing_sound_fails_the_playback_and_the_dialplan_goes_on() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("p2", "701", true));
+    assert_eq!(db(&net, "status").as_deref(), Some("FAILED"));
+    assert!(net.node.media.lock().unwrap().played.is_empty());
+    // Nothing answered it, so the Hangup() is a final response.
+    assert_eq!(net.count(CALLER, "200 INVITE"), 0);
+}
+
+#[test]
+fn a_caller_offering_only_pcma_hears_pcma() {
+    let mut net = Net::new(60);
+    let body = sdp(7000, "sendrecv").replace("RTP/AVP 0 101", "RTP/AVP 8 101");
+    net.deliver(CALLER, invite_with("p3", "700", "", Some(body)));
+    net.expect(CALLER, "200 INVITE");
+    assert_eq!(net.node.media.lock().unwrap().played, [(12_000, 8)]);
+}
+
+#[test]
+fn hanging_up_during_a_prompt_ends_the_call_at_once() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("p4", "700", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "p4", &tag, 1, ""));
+    net.advance(Duration::from_millis(500));
+    net.deliver(CALLER, caller_request("BYE", "p4", &tag, 2, ""));
+    net.expect(CALLER, "200 BYE");
+    assert_eq!(net.cdrs().len(), 1);
+    assert_eq!(net.cdrs()[0].lastapp, "Playback");
+    net.advance(Duration::from_secs(5));
+    assert_eq!(
+        net.node.media.lock().unwrap().played.len(),
+        1,
+        "SayDigits never ran"
+    );
 }

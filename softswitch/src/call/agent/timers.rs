@@ -57,7 +57,7 @@ impl CallAgent<'_> {
             Timer::Resume => {
                 if call.waiting {
                     call.waiting = false;
-                    return Some(Resume::Done);
+                    return Some(call.on_wake.take().unwrap_or(Resume::Done));
                 }
             }
             Timer::MediaCheck => {

@@ -1,0 +1,66 @@
+//! Prompts to the caller (Playback, Background, SayDigits): the sound comes from the
+//! node's prompt cache, is encoded for the caller's codec and played by the relay
+//! session toward the caller; the dialplan is parked until it has played out.
+
+use super::*;
+
+/// RTP payload types the player can encode.
+const PCMU: u8 = 0;
+const PCMA: u8 = 8;
+
+impl CallAgent<'_> {
+    /// Starts `files` toward the caller; how long they play, or None when they
+    /// cannot be played (a missing file, no media). `answer` answers the call
+    /// first; otherwise an unanswered caller gets the prompt as early media (183).
+    pub(super) fn play(
+        &mut self,
+        call: &mut Call,
+        files: &[String],
+        language: Option<&str>,
+        answer: bool,
+        now: Instant,
+    ) -> Option<Duration> {
+        let prompt = match self.svc.prompt(files, language) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(call = %call.uniqueid, "cannot play: {e}");
+                return None;
+            }
+        };
+        call.relay.as_ref()?;
+        if !call.a.final_sent {
+            if answer {
+                self.answer_caller(call, None, now);
+            } else {
+                let sdp = self.caller_sdp(call, None);
+                self.provisional_to_caller(call, 183, "Session Progress", sdp, now);
+            }
+        }
+        let payload_type = caller_g711(call);
+        let relay = call.relay.as_ref()?;
+        relay.play(
+            RelaySide::A,
+            prompt.encode(payload_type).into(),
+            payload_type,
+        );
+        Some(prompt.duration())
+    }
+}
+
+/// The G.711 law to play in: the first of PCMU/PCMA the caller offered.
+fn caller_g711(call: &Call) -> u8 {
+    call.offer
+        .as_ref()
+        .and_then(|sdp| {
+            sdp.media()
+                .into_iter()
+                .find(|m| m.kind == "audio" && m.port != 0)
+                .and_then(|m| {
+                    m.formats
+                        .iter()
+                        .filter_map(|f| f.parse::<u8>().ok())
+                        .find(|pt| *pt == PCMU || *pt == PCMA)
+                })
+        })
+        .unwrap_or(PCMU)
+}
