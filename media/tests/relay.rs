@@ -692,3 +692,52 @@ fn play_sends_a_paced_rtp_stream_to_the_phone() {
         "nothing after the prompt"
     );
 }
+
+/// RFC 4733 digits from a phone reach the digit sink once per event, whatever the
+/// number of packets (start, updates, three end packets), and are still relayed.
+#[test]
+fn telephone_events_are_reported_once_per_digit() {
+    let relay = Relay::new(LOCALHOST, 31410..=31419);
+    let session = relay.allocate().unwrap();
+    let phone = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    session.listen_for_digits(
+        Side::A,
+        101,
+        std::sync::Arc::new(move |side, d| {
+            let _ = tx.lock().unwrap().send((side, d));
+        }),
+    );
+    let event = |seq: u16, ts: u32, code: u8, end: bool, duration: u16| {
+        let mut p = vec![0x80, 101, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, code, 10, 0, 0];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p[4..8].copy_from_slice(&ts.to_be_bytes());
+        if end {
+            p[13] |= 0x80;
+        }
+        p[14..16].copy_from_slice(&duration.to_be_bytes());
+        p
+    };
+    let to = session.local_rtp(Side::A);
+    let mut seq = 1;
+    for (ts, code) in [(1000u32, 2u8), (2600, 11)] {
+        for (i, end) in [false, false, false, true, true, true]
+            .into_iter()
+            .enumerate()
+        {
+            phone
+                .send_to(&event(seq, ts, code, end, 160 * (i as u16 + 1)), to)
+                .unwrap();
+            seq += 1;
+        }
+    }
+    let got: Vec<(Side, char)> = (0..2)
+        .map(|_| rx.recv_timeout(std::time::Duration::from_secs(2)).unwrap())
+        .collect();
+    assert_eq!(got, [(Side::A, '2'), (Side::A, '#')]);
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(200))
+            .is_err()
+    );
+}

@@ -302,3 +302,77 @@ fn a_caller_hears_the_playback_prompt() {
     );
     assert!(own < 0.05, "alice hears her own tone in {own:.2} of frames");
 }
+
+#[test]
+fn a_digit_pressed_in_the_menu_takes_the_callers_branch() {
+    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
+    use softswitch_e2e::process::wait_until;
+
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.dialplan = "[internal]\n\
+        exten => 803,1,Background(menu)\n same => n,WaitExten(10)\n\
+        exten => 2,1,Playback(branch-two)\n same => n,Hangup()\n\
+        exten => t,1,Hangup()\n"
+        .into();
+    let sw = Switch::start(opts);
+    // The menu is 1 kHz; the branch the digit 2 leads to plays 1.5 kHz.
+    let sounds = sw.dir.path().join("sounds").join("en");
+    std::fs::create_dir_all(&sounds).unwrap();
+    write_tone_wav(&sounds.join("menu.wav"), 1000.0, 10.0);
+    write_tone_wav(&sounds.join("branch-two.wav"), 1500.0, 3.0);
+    let tones = tempfile::tempdir().unwrap();
+    let wav = tones.path().join("a.wav");
+    write_tone_wav(&wav, 440.0, 40.0);
+    let alice = Baresip::start(BaresipOptions {
+        ip: net.ip(43).into(),
+        sip_port: 5080,
+        rtp_ports: (22600, 22699),
+        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 3,
+        account: format!(
+            "<sip:1001@{}:5060>;auth_pass=secret1001;regint=600",
+            net.switch_ip()
+        ),
+        source: Some(wav),
+        record: true,
+    });
+    assert!(
+        alice.wait_registered(Duration::from_secs(15)),
+        "not registered:\n{}\nswitch:\n{}",
+        alice.log(),
+        sw.log()
+    );
+    alice.command("dial", &format!("sip:803@{}:5060", net.switch_ip()));
+    assert!(
+        wait_until(Duration::from_secs(10), || alice
+            .log()
+            .contains("established")),
+        "the menu did not answer\nalice:\n{}\nswitch:\n{}",
+        alice.log(),
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    alice.command("sndcode", "2");
+    // Branch two plays its 3 s and hangs up, well before the 10 s menu would end.
+    assert!(
+        wait_until(Duration::from_secs(8), || sw.log().contains("call ended")),
+        "the digit did not end the menu\nalice:\n{}\nswitch:\n{}",
+        alice.log(),
+        sw.log()
+    );
+    wait_until(Duration::from_secs(5), || {
+        alice.log().contains("terminated")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let files = alice.received_audio();
+    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", alice.log());
+    let (rate, heard) = read_wav(&files[0]).expect("a 16-bit WAV recording");
+    let menu = tone_fraction(&heard, rate, 1000.0);
+    let branch = tone_fraction(&heard, rate, 1500.0);
+    assert!(menu > 0.1, "the menu was heard in {menu:.2} of frames");
+    assert!(
+        branch > 0.4,
+        "branch two was heard in {branch:.2} of frames (menu {menu:.2})\n{}",
+        alice.log()
+    );
+}

@@ -63,6 +63,10 @@ pub enum RelayError {
     Io(#[from] std::io::Error),
 }
 
+/// Told of each DTMF digit (RFC 4733 telephone-event) a phone sends, and from which
+/// side. Called on the media thread: it must not block.
+pub type DigitSink = Arc<dyn Fn(Side, char) + Send + Sync>;
+
 /// The two call legs a session joins. A is conventionally the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -298,6 +302,13 @@ impl Session {
             mux: rtcp_mux,
         });
         self.shared.remote_generation.fetch_add(1, Release);
+    }
+
+    /// Reports the digits `side`'s phone sends as telephone-event with RTP payload
+    /// type `payload_type` (from its SDP) to `sink`.
+    pub fn listen_for_digits(&self, side: Side, payload_type: u8, sink: DigitSink) {
+        *lock(&self.shared.digit_sink) = Some(sink);
+        self.shared.dtmf_pt[side.index()].store(payload_type, Relaxed);
     }
 
     /// Plays G.711 `payload` (payload type 0 or 8) to `side`'s phone, 20 ms per

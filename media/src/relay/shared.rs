@@ -10,7 +10,7 @@
 //! from a generation counter it checks with one atomic load per packet.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -136,7 +136,6 @@ pub(crate) struct SideShared {
     pub(crate) clock_rate: AtomicU32,
 }
 
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) epoch: Instant,
     /// Nanoseconds after `epoch` of the last RTP packet from either side.
@@ -149,6 +148,10 @@ pub(crate) struct Shared {
     pub(crate) latched: Mutex<[Option<SocketAddr>; 2]>,
     /// Per side: RTP from that phone goes back to it instead of across (Echo()).
     pub(crate) echo: [AtomicBool; 2],
+    /// Per side: the RTP payload type of telephone-event (RFC 4733); 0 for none.
+    pub(crate) dtmf_pt: [AtomicU8; 2],
+    /// Told of every digit a phone sends as telephone-event.
+    pub(crate) digit_sink: Mutex<Option<super::DigitSink>>,
 }
 
 impl Shared {
@@ -166,6 +169,8 @@ impl Shared {
             remotes: Mutex::new([None; 2]),
             latched: Mutex::new([None; 2]),
             echo: [AtomicBool::new(false), AtomicBool::new(false)],
+            dtmf_pt: [AtomicU8::new(0), AtomicU8::new(0)],
+            digit_sink: Mutex::new(None),
         }
     }
 

@@ -55,6 +55,9 @@ pub(crate) struct Worker {
     stats: [ReceiverStats; 2],
     /// The socket to poll first next time (rotation for fairness).
     next: usize,
+    /// Per side, the RTP timestamp of the last telephone-event reported: an event's
+    /// packets share one timestamp (RFC 4733 §2.5.1.2), so each digit is told once.
+    last_event: [Option<u32>; 2],
     /// Declared last so it drops after the sockets: the ports go back to the pool
     /// only once they are closed.
     _lease: PortLease,
@@ -81,6 +84,7 @@ impl Worker {
             latches: Default::default(),
             stats: Default::default(),
             next: 0,
+            last_event: [None; 2],
             _lease: lease,
         })
     }
@@ -190,6 +194,16 @@ impl Worker {
                     let stats = &mut self.stats[side];
                     stats.on_packet(h.seq, h.timestamp, arrival, rate, packet.len());
                     shared.sides[side].stats.store(&stats.snapshot());
+                    let dtmf = shared.dtmf_pt[side].load(Relaxed);
+                    if dtmf != 0 && h.payload_type == dtmf {
+                        telephone_event(
+                            &mut self.last_event[side],
+                            shared,
+                            side,
+                            h.timestamp,
+                            &packet[h.payload_offset..],
+                        );
+                    }
                 }
                 shared.mark_rtp(now);
                 if shared.echo[side].load(Relaxed) {
@@ -257,5 +271,40 @@ impl Worker {
         self.latches[rtcp_socket(side)]
             .addr()
             .or(self.remotes[side].map(|r| r.rtcp))
+    }
+}
+
+/// A telephone-event packet (RFC 4733 §2.3) from `side`: the first one of each
+/// event tells the digit sink. The packet is still relayed, so a bridged phone gets
+/// it too.
+fn telephone_event(
+    last: &mut Option<u32>,
+    shared: &Shared,
+    side: usize,
+    timestamp: u32,
+    payload: &[u8],
+) {
+    if payload.len() < 4 || *last == Some(timestamp) {
+        return;
+    }
+    *last = Some(timestamp);
+    let digit = match payload[0] {
+        e @ 0..=9 => char::from(b'0' + e),
+        10 => '*',
+        11 => '#',
+        e @ 12..=15 => char::from(b'A' + e - 12),
+        _ => return, // tones and line events are not digits
+    };
+    // Cloned out so the sink runs without the relay's lock held.
+    let sink = lock(&shared.digit_sink).clone();
+    if let Some(sink) = sink {
+        sink(
+            if side == 0 {
+                super::Side::A
+            } else {
+                super::Side::B
+            },
+            digit,
+        );
     }
 }

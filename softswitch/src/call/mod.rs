@@ -164,6 +164,25 @@ pub enum Timer {
     SessionExpiry,
 }
 
+/// What a DTMF digit from the caller does to the action the dialplan is parked in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Listen {
+    /// Digits are ignored (Playback, Wait, a bridged call).
+    #[default]
+    Ignore,
+    /// Background, WaitExten, the next digit of an extension: the first digit
+    /// resumes the dialplan with it.
+    Interrupt,
+    /// Echo(): `#` ends it.
+    EchoUntilHash,
+    /// Read(): digits collect until `max` of them, `#`, or `timeout` without one.
+    Read {
+        digits: String,
+        max: Option<u32>,
+        timeout: std::time::Duration,
+    },
+}
+
 /// A relayed in-dialog request waiting for the other side's final response.
 #[derive(Debug)]
 pub struct Relayed {
@@ -207,6 +226,8 @@ pub struct Call {
     pub waiting: bool,
     /// What the dialplan resumes with when that action's timer fires (default `Done`).
     pub on_wake: Option<dialplan::Resume>,
+    /// What a digit from the caller does now.
+    pub listen: Listen,
     pub relayed: HashMap<ClientKey, Relayed>,
     pub sdp_version: u64,
     pub cdr: CdrDraft,
@@ -514,6 +535,7 @@ mod tests {
             dial: None,
             waiting: false,
             on_wake: None,
+            listen: Listen::Ignore,
             relayed: HashMap::new(),
             sdp_version: 1,
             cdr: CdrDraft::default(),

@@ -57,6 +57,8 @@ pub struct Node {
     /// The runtime, for work started from non-async code under a shard lock.
     rt: tokio::runtime::Handle,
     call_seq: std::sync::atomic::AtomicU64,
+    /// DTMF the relay heard: (shard, caller's Call-ID, digit), for the digit task.
+    digits: tokio::sync::mpsc::UnboundedSender<(usize, String, char)>,
     /// Sound files read so far, by `language/name`; prompts change only with a deploy.
     prompts: std::sync::Mutex<std::collections::HashMap<String, Arc<media::prompt::Prompt>>>,
 }
@@ -133,6 +135,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .unwrap_or(2);
     let timers = TimerConfig::default();
     let writer = Writer::spawn(store.clone(), config.node.name.clone());
+    let (digits, digits_rx) = tokio::sync::mpsc::unbounded_channel();
     let connections = Arc::new(Connections::default());
     let globals = dialplan::Globals::from_plan(&plan);
     let node = Arc::new(Node {
@@ -153,6 +156,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         rt: tokio::runtime::Handle::current(),
         call_seq: std::sync::atomic::AtomicU64::new(1),
         prompts: Default::default(),
+        digits,
         config,
     });
 
@@ -178,6 +182,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn(timer_loop(node.clone(), idx));
     }
     tokio::spawn(sweep_loop(node.clone()));
+    tokio::spawn(digit_loop(node.clone(), digits_rx));
     tracing::info!(
         node = %node.config.node.name,
         listening = %listening.join(", "),
@@ -365,6 +370,21 @@ async fn timer_loop(node: Arc<Node>, idx: usize) {
             node.pump(idx, &mut st, now, &mut out);
             node.flush(out);
         }
+    }
+}
+
+/// Digits the relay heard, handed to the call agent of their call's shard.
+async fn digit_loop(
+    node: Arc<Node>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(usize, String, char)>,
+) {
+    while let Some((idx, call_id, digit)) = rx.recv().await {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut st = node.shards[idx].lock();
+        node.with_agent(idx, &mut st, |a| a.handle_digit(&call_id, digit, now));
+        node.pump(idx, &mut st, now, &mut out);
+        node.flush(out);
     }
 }
 

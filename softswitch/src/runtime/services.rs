@@ -130,6 +130,19 @@ impl Services for NodeServices<'_> {
         }
     }
 
+    fn digit_sink(&self, call_id: &str) -> media::relay::DigitSink {
+        // The media thread only queues the digit; the node's digit task takes the
+        // shard lock.
+        let tx = self.node.digits.clone();
+        let shard = self.shard;
+        let call_id = call_id.to_owned();
+        Arc::new(move |side, digit| {
+            if side == RelaySide::A {
+                let _ = tx.send((shard, call_id.clone(), digit));
+            }
+        })
+    }
+
     fn prompt(&self, names: &[String], language: Option<&str>) -> Result<Arc<Prompt>, String> {
         let language = language.unwrap_or(&self.node.config.media.language);
         if let [one] = names {
@@ -213,6 +226,10 @@ impl MediaSession for media::relay::Session {
 
     fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8) {
         media::relay::Session::play(self, side, payload, payload_type)
+    }
+
+    fn listen_for_digits(&self, side: RelaySide, payload_type: u8, sink: media::relay::DigitSink) {
+        media::relay::Session::listen_for_digits(self, side, payload_type, sink)
     }
 
     fn stop_playing(&self) {

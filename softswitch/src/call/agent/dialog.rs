@@ -66,6 +66,14 @@ impl CallAgent<'_> {
                 self.no_such_dialog(&key, &msg, source, now);
                 self.calls.put(call);
             }
+            (Method::Info, Side::Caller) if call.bridged.is_none() => {
+                // Nobody to relay it to: a DTMF INFO is a digit for the dialplan.
+                self.respond(&key, &msg, source, 200, "OK", &[], now);
+                match digits::info_digit(&msg) {
+                    Some(d) => self.on_digit(call, d, now),
+                    None => self.calls.put(call),
+                }
+            }
             (Method::Bye, side) => {
                 self.respond(&key, &msg, source, 200, "OK", &[], now);
                 let input = match side {

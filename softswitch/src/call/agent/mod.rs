@@ -12,6 +12,7 @@
 
 mod dial;
 mod dialog;
+mod digits;
 mod playback;
 mod session_timer;
 mod setup;
@@ -33,8 +34,8 @@ use dialplan::{Action, CallStart, Event, Interpreter, Resume};
 
 use crate::call::messages::{self, Dialog, Local, caller_from, new_branch, new_tag, uri_of};
 use crate::call::{
-    Call, CallTable, CdrDraft, ClientUse, DialRun, Inbound, LegState, Outbound, Phase, Relayed,
-    Route, Side, Timer,
+    Call, CallTable, CdrDraft, ClientUse, DialRun, Inbound, LegState, Listen, Outbound, Phase,
+    Relayed, Route, Side, Timer,
 };
 use crate::config::Config;
 use crate::registrar::Binding;
@@ -73,6 +74,8 @@ pub trait MediaSession: Send {
     fn set_remote(&self, side: RelaySide, rtp: SocketAddr, rtcp: Option<SocketAddr>, mux: bool);
     /// Sends `side`'s media back to it (Echo()) instead of across.
     fn set_echo(&self, side: RelaySide, on: bool);
+    /// Reports `side`'s telephone-event digits (RTP payload type `payload_type`).
+    fn listen_for_digits(&self, side: RelaySide, payload_type: u8, sink: media::relay::DigitSink);
     /// Plays G.711 `payload` (payload type 0 or 8) to `side`'s phone.
     fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8);
     fn stop_playing(&self);
@@ -100,6 +103,9 @@ pub trait Services {
     fn leg_call_id(&self) -> String;
     /// Stores a finished call's record; must not block.
     fn write_cdr(&self, cdr: Cdr);
+    /// Where the relay reports the digits of the call whose caller's Call-ID is
+    /// `call_id`; they come back as [`CallAgent::handle_digit`].
+    fn digit_sink(&self, call_id: &str) -> media::relay::DigitSink;
     /// The sound files `names` (without extension) played back to back, looked up
     /// in `language` first.
     fn prompt(

@@ -71,6 +71,9 @@ impl CallAgent<'_> {
         };
         if let (Some(sdp), Some(r)) = (&offer, &relay) {
             learn_remote(r.as_ref(), RelaySide::A, sdp);
+            if let Some(pt) = digits::telephone_event_pt(sdp) {
+                r.listen_for_digits(RelaySide::A, pt, self.svc.digit_sink(&call_id));
+            }
         }
 
         let exten = msg
@@ -149,6 +152,7 @@ impl CallAgent<'_> {
             dial: None,
             waiting: false,
             on_wake: None,
+            listen: Listen::Ignore,
             relayed: Default::default(),
             sdp_version: 1,
             answered_at: None,
@@ -171,6 +175,8 @@ impl CallAgent<'_> {
     pub(super) fn drive(&mut self, mut call: Call, input: Resume, now: Instant) {
         let mut input = input;
         loop {
+            // A digit acts only on the action that listens for it.
+            call.listen = Listen::Ignore;
             let mut action = None;
             let mut pending = Some(input);
             let interp = &mut call.interp;
@@ -228,13 +234,13 @@ impl CallAgent<'_> {
                     break;
                 }
                 Action::Echo => {
-                    // Until the caller hangs up: DTMF `#` ends Echo() in Asterisk,
-                    // which needs the media server's digit detection.
+                    // Until the caller presses # or hangs up.
                     self.answer_caller(&mut call, None, now);
                     if let Some(r) = &call.relay {
                         r.set_echo(RelaySide::A, true);
                     }
                     call.waiting = true;
+                    call.listen = Listen::EchoUntilHash;
                     break;
                 }
                 // The following Hangup carries the cause (17/34) that picks the response.
@@ -257,16 +263,14 @@ impl CallAgent<'_> {
                     answer,
                     language,
                     ..
-                } => {
-                    // Digits do not interrupt it yet: DTMF detection is still to come.
-                    match self.play(&mut call, &files, language.as_deref(), answer, now) {
-                        Some(length) => {
-                            call.park(now + length, Resume::Played { ok: true });
-                            break;
-                        }
-                        None => Resume::Played { ok: false },
+                } => match self.play(&mut call, &files, language.as_deref(), answer, now) {
+                    Some(length) => {
+                        call.park(now + length, Resume::Played { ok: true });
+                        call.listen = Listen::Interrupt;
+                        break;
                     }
-                }
+                    None => Resume::Played { ok: false },
+                },
                 Action::SayDigits { digits } => {
                     let files: Vec<String> = digits
                         .chars()
@@ -282,22 +286,58 @@ impl CallAgent<'_> {
                     }
                 }
                 Action::WaitExten { timeout, .. } => {
-                    // No digit can arrive yet, so it ends the way it does without one.
                     let wait = if timeout > 0.0 { timeout } else { 10.0 };
                     call.park(
                         now + Duration::from_secs_f64(wait.min(86_400.0)),
                         Resume::Timeout,
                     );
+                    call.listen = Listen::Interrupt;
                     break;
+                }
+                Action::CollectDigit { timeout } => {
+                    call.park(
+                        now + Duration::from_secs_f64(timeout.clamp(0.0, 86_400.0)),
+                        Resume::Timeout,
+                    );
+                    call.listen = Listen::Interrupt;
+                    break;
+                }
+                Action::Read {
+                    files,
+                    max_digits,
+                    timeout,
+                    ..
+                } => {
+                    let prompt = if files.is_empty() {
+                        if !call.a.final_sent {
+                            self.answer_caller(&mut call, None, now);
+                        }
+                        Some(Duration::ZERO)
+                    } else {
+                        self.play(&mut call, &files, None, true, now)
+                    };
+                    match prompt {
+                        Some(length) => {
+                            let wait = Duration::from_secs_f64(
+                                timeout.filter(|t| *t > 0.0).unwrap_or(5.0).min(86_400.0),
+                            );
+                            call.park(now + length + wait, digits::read_result(String::new()));
+                            call.listen = Listen::Read {
+                                digits: String::new(),
+                                max: max_digits.filter(|m| *m > 0),
+                                timeout: wait,
+                            };
+                            break;
+                        }
+                        None => Resume::Read {
+                            digits: String::new(),
+                            status: "ERROR".into(),
+                        },
+                    }
                 }
                 other => {
                     tracing::warn!(call = %call.uniqueid, action = ?other, "this application needs parts of the media server this build does not include yet");
                     match other {
-                        Action::CollectDigit { .. } => Resume::Timeout,
-                        Action::Read { .. } => Resume::Read {
-                            digits: String::new(),
-                            status: "ERROR".into(),
-                        },
                         Action::Record { .. } => Resume::Recorded {
                             status: "ERROR".into(),
                         },

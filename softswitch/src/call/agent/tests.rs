@@ -44,6 +44,21 @@ exten => 700,1,Playback(hello-world)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,SayDigits(42)
  same => n,Hangup()
+exten => 800,1,Background(hello-world)
+ same => n,WaitExten(3)
+exten => 1,1,Set(DB(test/choice)=one)
+ same => n,Hangup()
+exten => 2,1,Set(DB(test/choice)=two)
+ same => n,Hangup()
+exten => t,1,Set(DB(test/choice)=timeout)
+ same => n,Hangup()
+exten => 810,1,Read(PIN,hello-world,4)
+ same => n,Set(DB(test/pin)=${PIN}:${READSTATUS})
+ same => n,Hangup()
+exten => 820,1,Answer()
+ same => n,Echo()
+ same => n,Set(DB(test/echo)=done)
+ same => n,Hangup()
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -61,6 +76,8 @@ struct MediaLog {
     echo: bool,
     /// (payload bytes, payload type) of every prompt played to the caller.
     played: Vec<(usize, u8)>,
+    /// The telephone-event payload type the relay listens for.
+    dtmf_pt: Option<u8>,
 }
 
 struct FakeMedia(Arc<Mutex<MediaLog>>);
@@ -89,6 +106,10 @@ impl MediaSession for FakeMedia {
             .push((payload.len(), payload_type));
     }
     fn stop_playing(&self) {}
+    fn listen_for_digits(&self, side: RelaySide, payload_type: u8, _: media::relay::DigitSink) {
+        assert_eq!(side, RelaySide::A);
+        self.0.lock().unwrap().dtmf_pt = Some(payload_type);
+    }
     fn idle_for(&self, now: Instant) -> Duration {
         match self.0.lock().unwrap().last_packet {
             Some(t) => now.saturating_duration_since(t),
@@ -179,6 +200,10 @@ impl Services for FakeNode {
     }
     fn write_cdr(&self, cdr: Cdr) {
         self.cdrs.borrow_mut().push(cdr);
+    }
+    fn digit_sink(&self, _: &str) -> media::relay::DigitSink {
+        // Tests hand digits to the agent themselves.
+        Arc::new(|_, _| {})
     }
     fn prompt(
         &self,
@@ -1153,4 +1178,88 @@ fn hanging_up_during_a_prompt_ends_the_call_at_once() {
         1,
         "SayDigits never ran"
     );
+}
+
+fn digit(net: &mut Net, call_id: &str, d: char) {
+    let now = net.now;
+    net.agent(|a| a.handle_digit(call_id, d, now));
+    net.pump();
+}
+
+#[test]
+fn a_digit_during_background_picks_the_menu_branch() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("d1", "800", true));
+    assert_eq!(net.node.media.lock().unwrap().dtmf_pt, Some(101));
+    net.advance(Duration::from_millis(700));
+    digit(&mut net, "d1", '2');
+    assert_eq!(db(&net, "choice").as_deref(), Some("two"));
+    net.expect(CALLER, "BYE");
+}
+
+#[test]
+fn no_digit_lets_waitexten_time_out_to_t() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("d2", "800", true));
+    // 1.5 s of prompt, then 3 s of WaitExten.
+    net.advance(Duration::from_millis(4400));
+    assert_eq!(db(&net, "choice"), None);
+    net.advance(Duration::from_millis(200));
+    assert_eq!(db(&net, "choice").as_deref(), Some("timeout"));
+}
+
+#[test]
+fn a_dtmf_info_from_the_caller_is_a_digit_too() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("d3", "800", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "d3", &tag, 1, ""));
+    let info = caller_request_with(
+        "INFO",
+        "d3",
+        &tag,
+        2,
+        "Content-Type: application/dtmf-relay\r\n",
+        "Signal=1\r\nDuration=160\r\n",
+    )
+    // caller_request_with labels any body as SDP; this one is dtmf-relay.
+    .replace("Content-Type: application/sdp\r\n", "");
+    net.deliver(CALLER, info);
+    net.expect(CALLER, "200 INFO");
+    // 1002, 1010... also start with 1: the plan waits the digit timeout for more.
+    assert_eq!(db(&net, "choice"), None);
+    net.advance(Duration::from_secs(6));
+    assert_eq!(db(&net, "choice").as_deref(), Some("one"));
+}
+
+#[test]
+fn read_collects_digits_until_max_hash_or_silence() {
+    for (call_id, keys, expected) in [
+        ("r4", "1234", "1234:OK"),
+        ("r5", "5#", "5:OK"),
+        ("r6", "", ":TIMEOUT"),
+    ] {
+        let mut net = Net::new(60);
+        net.deliver(CALLER, invite(call_id, "810", true));
+        net.advance(Duration::from_millis(300));
+        for k in keys.chars() {
+            digit(&mut net, call_id, k);
+            net.advance(Duration::from_millis(300));
+        }
+        net.advance(Duration::from_secs(7));
+        assert_eq!(db(&net, "pin").as_deref(), Some(expected), "keys {keys:?}");
+    }
+}
+
+#[test]
+fn hash_ends_echo_and_the_dialplan_goes_on() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("d7", "820", true));
+    assert!(net.node.media.lock().unwrap().echo);
+    digit(&mut net, "d7", '5');
+    assert_eq!(db(&net, "echo"), None, "only # ends Echo()");
+    digit(&mut net, "d7", '#');
+    assert!(!net.node.media.lock().unwrap().echo);
+    assert_eq!(db(&net, "echo").as_deref(), Some("done"));
 }
