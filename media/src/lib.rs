@@ -21,6 +21,7 @@ pub mod relay;
 pub mod rtp;
 pub mod sdp;
 pub mod stats;
+pub mod tones;
 
 pub use relay::{Relay, RelayError, Session, Side};
 pub use sdp::{Codec, Direction, MediaInfo, Sdp, SdpError};

@@ -652,7 +652,7 @@ fn play_sends_a_paced_rtp_stream_to_the_phone() {
     // Five packets' worth of PCMA, the last one short (padded with silence).
     let payload: Vec<u8> = (0..4 * 160 + 80).map(|i| (i % 251) as u8).collect();
     let started = std::time::Instant::now();
-    session.play(Side::A, payload.clone().into(), 8);
+    session.play(Side::A, payload.clone().into(), 8, false);
     let mut buf = [0u8; 2048];
     let mut headers = Vec::new();
     for n in 0..5 {

@@ -376,3 +376,73 @@ fn a_digit_pressed_in_the_menu_takes_the_callers_branch() {
         alice.log()
     );
 }
+
+#[test]
+fn dial_option_r_plays_the_ringback_tone_while_the_callee_rings() {
+    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
+    use softswitch_e2e::process::wait_until;
+
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.dialplan = "[internal]\nexten => 1002,1,Dial(SIP/1002,20,r)\n same => n,Hangup()\n".into();
+    // The ITU plan's ringback is one 425 Hz tone: 1 s on, 4 s off.
+    opts.extra = "[media]\ntones = \"itu\"\n".into();
+    let sw = Switch::start(opts);
+    let tones = tempfile::tempdir().unwrap();
+    let (a_wav, b_wav) = (tones.path().join("a.wav"), tones.path().join("b.wav"));
+    write_tone_wav(&a_wav, 1000.0, 30.0);
+    write_tone_wav(&b_wav, 1000.0, 30.0);
+    let ctrl = 7444 + (std::process::id() % 1000) as u16 + 4;
+    let phone = |host: u8, user: &str, rtp: (u16, u16), wav, record: bool| {
+        Baresip::start(BaresipOptions {
+            ip: net.ip(host).into(),
+            sip_port: 5080,
+            rtp_ports: rtp,
+            ctrl_port: ctrl,
+            account: format!(
+                "<sip:{user}@{}:5060>;auth_pass=secret{user};regint=600",
+                net.switch_ip()
+            ),
+            source: Some(wav),
+            record,
+        })
+    };
+    let alice = phone(44, "1001", (22700, 22799), a_wav, true);
+    // Bob's phone rings and nobody picks up.
+    let bob = phone(45, "1002", (22800, 22899), b_wav, false);
+    for p in [&alice, &bob] {
+        assert!(
+            p.wait_registered(Duration::from_secs(15)),
+            "not registered:\n{}\nswitch:\n{}",
+            p.log(),
+            sw.log()
+        );
+    }
+    alice.command("dial", &format!("sip:1002@{}:5060", net.switch_ip()));
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("ringing")),
+        "bob's phone did not ring\n{}",
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    alice.command("hangup", "");
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("call ended")),
+        "{}",
+        sw.log()
+    );
+    wait_until(Duration::from_secs(5), || {
+        alice.log().contains("terminated")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let files = alice.received_audio();
+    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", alice.log());
+    let (rate, heard) = read_wav(&files[0]).expect("a 16-bit WAV recording");
+    let ringback = tone_fraction(&heard, rate, 425.0);
+    assert!(
+        ringback > 0.15,
+        "alice hears the 425 Hz ringback in {ringback:.2} of frames\n{}",
+        alice.log()
+    );
+    assert!(tone_fraction(&heard, rate, 1000.0) < 0.05, "no other audio");
+}

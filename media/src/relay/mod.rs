@@ -312,14 +312,16 @@ impl Session {
     }
 
     /// Plays G.711 `payload` (payload type 0 or 8) to `side`'s phone, 20 ms per
-    /// packet, replacing anything still playing. It takes `payload.len() / 8` ms.
-    pub fn play(&self, side: Side, payload: Arc<[u8]>, payload_type: u8) {
+    /// packet, replacing anything still playing. It takes `payload.len() / 8` ms,
+    /// or runs until [`Session::stop_playing`] when `looped` (a tone's cadence).
+    pub fn play(&self, side: Side, payload: Arc<[u8]>, payload_type: u8, looped: bool) {
         let task = self.media_thread.spawn(player::play(
             Arc::clone(&self.speakers[side.index()]),
             Arc::clone(&self.shared),
             side.index(),
             payload,
             payload_type,
+            looped,
         ));
         if let Some(old) = lock(&self.player).replace(task) {
             old.abort();

@@ -29,6 +29,7 @@ pub(crate) async fn play(
     side: usize,
     payload: Arc<[u8]>,
     payload_type: u8,
+    looped: bool,
 ) {
     let silence = if payload_type == 8 { 0xd5 } else { 0xff };
     let ssrc = random_u32();
@@ -37,7 +38,9 @@ pub(crate) async fn play(
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut packet = [0u8; 12 + FRAME];
-    for (n, frame) in payload.chunks(FRAME).enumerate() {
+    let rounds = if looped { usize::MAX } else { 1 };
+    let frames = (0..rounds).flat_map(|_| payload.chunks(FRAME));
+    for (n, frame) in frames.enumerate() {
         tick.tick().await;
         let Some(dest) = destination(&shared, side) else {
             continue;

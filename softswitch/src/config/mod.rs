@@ -380,6 +380,9 @@ pub struct MediaConfig {
     /// Language subdirectory tried first.
     #[serde(default = "default_language")]
     pub language: String,
+    /// Call-progress tone plan: `us`, `itu` (425 Hz, most of Europe) or `uk`.
+    #[serde(default = "default_tones")]
+    pub tones: String,
 }
 
 fn default_sounds() -> PathBuf {
@@ -388,12 +391,16 @@ fn default_sounds() -> PathBuf {
 fn default_language() -> String {
     "en".into()
 }
+fn default_tones() -> String {
+    "us".into()
+}
 
 impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
             sounds: default_sounds(),
             language: default_language(),
+            tones: default_tones(),
         }
     }
 }
@@ -528,6 +535,16 @@ impl Config {
                 format!(
                     "[rtp] ports `{}` must be LOW-HIGH with 1024 <= LOW < HIGH and room for two port pairs",
                     config.rtp.ports.get_ref()
+                ),
+            ));
+        }
+        if !media::tones::PLANS.contains(&config.media.tones.as_str()) {
+            return Err(located(
+                None,
+                format!(
+                    "[media] tones `{}` is not one of {}",
+                    config.media.tones,
+                    media::tones::PLANS.join(", ")
                 ),
             ));
         }

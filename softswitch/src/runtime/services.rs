@@ -224,8 +224,8 @@ impl MediaSession for media::relay::Session {
         media::relay::Session::set_echo(self, side, on)
     }
 
-    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8) {
-        media::relay::Session::play(self, side, payload, payload_type)
+    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8, looped: bool) {
+        media::relay::Session::play(self, side, payload, payload_type, looped)
     }
 
     fn listen_for_digits(&self, side: RelaySide, payload_type: u8, sink: media::relay::DigitSink) {

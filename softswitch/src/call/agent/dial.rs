@@ -44,8 +44,12 @@ impl CallAgent<'_> {
             ));
         }
         if req.options.ringback() && !call.a.final_sent {
-            // `r`: the caller hears ringing now, whatever the callees send.
-            self.provisional_to_caller(call, 180, "Ringing", None, now);
+            // `r`: the caller hears ringing now, whatever the callees send: a
+            // ringback tone as early media, or a 180 when there is no media to
+            // play it on.
+            if !self.early_tone(call, media::tones::Tone::Ringback, now) {
+                self.provisional_to_caller(call, 180, "Ringing", None, now);
+            }
             run.ringback = true;
         }
         run.transfer = (req.options.caller_transfer(), req.options.callee_transfer());
@@ -205,6 +209,12 @@ impl CallAgent<'_> {
                     let body = answer
                         .as_ref()
                         .and_then(|a| self.caller_sdp(&mut call, Some(a)));
+                    if body.is_some()
+                        && let Some(r) = &call.relay
+                    {
+                        // The callee's own early media replaces our ringback.
+                        r.stop_playing();
+                    }
                     match body {
                         Some(b) => self.provisional_to_caller(
                             &mut call,
@@ -246,6 +256,9 @@ impl CallAgent<'_> {
                     }
                     if let (Some(sdp), Some(r)) = (&answer, &call.relay) {
                         learn_remote(r.as_ref(), RelaySide::B, sdp);
+                    }
+                    if let Some(r) = &call.relay {
+                        r.stop_playing();
                     }
                     call.bridged = Some(n);
                     call.answered_at = Some(now);
@@ -307,6 +320,9 @@ impl CallAgent<'_> {
         now: Instant,
     ) -> dialplan::interp::DialResult {
         call.disarm(Timer::DialTimeout);
+        if let Some(r) = &call.relay {
+            r.stop_playing();
+        }
         let run = call.dial.take();
         let mut causes = run
             .as_ref()

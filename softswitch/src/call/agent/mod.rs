@@ -76,8 +76,9 @@ pub trait MediaSession: Send {
     fn set_echo(&self, side: RelaySide, on: bool);
     /// Reports `side`'s telephone-event digits (RTP payload type `payload_type`).
     fn listen_for_digits(&self, side: RelaySide, payload_type: u8, sink: media::relay::DigitSink);
-    /// Plays G.711 `payload` (payload type 0 or 8) to `side`'s phone.
-    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8);
+    /// Plays G.711 `payload` (payload type 0 or 8) to `side`'s phone, in a loop
+    /// until stopped when `looped`.
+    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8, looped: bool);
     fn stop_playing(&self);
     /// Time since the last media packet from either side.
     fn idle_for(&self, now: Instant) -> Duration;

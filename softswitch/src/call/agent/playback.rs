@@ -42,8 +42,38 @@ impl CallAgent<'_> {
             RelaySide::A,
             prompt.encode(payload_type).into(),
             payload_type,
+            false,
         );
         Some(prompt.duration())
+    }
+
+    /// Plays a call-progress tone to the caller as early media (183) until
+    /// [`MediaSession::stop_playing`]. False when the call has no media to play on
+    /// (an INVITE without an offer) or is answered already.
+    pub(super) fn early_tone(
+        &mut self,
+        call: &mut Call,
+        tone: media::tones::Tone,
+        now: Instant,
+    ) -> bool {
+        if call.a.final_sent || call.offer.is_none() || call.relay.is_none() {
+            return false;
+        }
+        let Some(cadence) = media::tones::tone(&self.svc.config().media.tones, tone) else {
+            return false;
+        };
+        let sdp = self.caller_sdp(call, None);
+        self.provisional_to_caller(call, 183, "Session Progress", sdp, now);
+        let payload_type = caller_g711(call);
+        if let Some(relay) = &call.relay {
+            relay.play(
+                RelaySide::A,
+                cadence.encode(payload_type).into(),
+                payload_type,
+                true,
+            );
+        }
+        true
     }
 }
 

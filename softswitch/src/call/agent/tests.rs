@@ -74,8 +74,10 @@ struct MediaLog {
     remotes: HashMap<&'static str, SocketAddr>,
     last_packet: Option<Instant>,
     echo: bool,
-    /// (payload bytes, payload type) of every prompt played to the caller.
-    played: Vec<(usize, u8)>,
+    /// (payload bytes, payload type, looped) of every prompt played to the caller.
+    played: Vec<(usize, u8, bool)>,
+    /// How often playing was stopped.
+    stops: usize,
     /// The telephone-event payload type the relay listens for.
     dtmf_pt: Option<u8>,
 }
@@ -97,15 +99,14 @@ impl MediaSession for FakeMedia {
         assert_eq!(side, RelaySide::A, "only the caller is echoed");
         self.0.lock().unwrap().echo = on;
     }
-    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8) {
+    fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8, looped: bool) {
         assert_eq!(side, RelaySide::A, "prompts go to the caller");
-        self.0
-            .lock()
-            .unwrap()
-            .played
-            .push((payload.len(), payload_type));
+        let mut log = self.0.lock().unwrap();
+        log.played.push((payload.len(), payload_type, looped));
     }
-    fn stop_playing(&self) {}
+    fn stop_playing(&self) {
+        self.0.lock().unwrap().stops += 1;
+    }
     fn listen_for_digits(&self, side: RelaySide, payload_type: u8, _: media::relay::DigitSink) {
         assert_eq!(side, RelaySide::A);
         self.0.lock().unwrap().dtmf_pt = Some(payload_type);
@@ -1077,13 +1078,22 @@ fn record_route_and_path_shape_the_dialogs_routes() {
 fn dial_option_r_indicates_ringing_at_once_and_early_media_still_passes() {
     let mut net = Net::new(60);
     net.deliver(CALLER, invite("o1", "1030", true));
-    net.expect(CALLER, "180");
+    // Ringback as early media: a 183 with the relay's address and a looped US
+    // ringback cadence (6 s of PCMU).
+    let early = net.expect(CALLER, "183");
+    assert_eq!(media_port(&early), addr(RELAY_A));
+    assert_eq!(net.node.media.lock().unwrap().played, [(48_000, 0, true)]);
     let leg = net.expect(BOB, "INVITE");
     net.deliver(BOB, reply(&leg, 180, "bob", None));
     assert_eq!(net.count(CALLER, "180"), 0, "ringing was indicated already");
+    assert_eq!(net.node.media.lock().unwrap().stops, 0);
     net.deliver(BOB, reply(&leg, 183, "bob", Some(&sdp(8000, "sendrecv"))));
     let early = net.expect(CALLER, "183");
     assert_eq!(media_port(&early), addr(RELAY_A));
+    assert!(
+        net.node.media.lock().unwrap().stops > 0,
+        "the callee's early media replaces the ringback"
+    );
     let call = net.calls.iter().next().unwrap();
     assert_eq!(call.dial.as_ref().unwrap().transfer, (true, true));
 }
@@ -1123,7 +1133,7 @@ fn playback_answers_plays_in_the_callers_law_and_waits_for_the_prompt_to_end() {
     let ok = net.expect(CALLER, "200 INVITE");
     assert_eq!(media_port(&ok), addr(RELAY_A));
     net.deliver(CALLER, caller_request("ACK", "p1", &to_tag(&ok), 1, ""));
-    assert_eq!(net.node.media.lock().unwrap().played, [(12_000, 0)]);
+    assert_eq!(net.node.media.lock().unwrap().played, [(12_000, 0, false)]);
     net.advance(Duration::from_millis(1490));
     assert_eq!(
         net.node.media.lock().unwrap().played.len(),
@@ -1133,7 +1143,7 @@ fn playback_answers_plays_in_the_callers_law_and_waits_for_the_prompt_to_end() {
     net.advance(Duration::from_millis(20));
     assert_eq!(db(&net, "status").as_deref(), Some("SUCCESS"));
     // SayDigits(42): "digits/4" and "digits/2" back to back.
-    assert_eq!(net.node.media.lock().unwrap().played[1], (8_000, 0));
+    assert_eq!(net.node.media.lock().unwrap().played[1], (8_000, 0, false));
     // It ends 2.5 s after the INVITE.
     net.advance(Duration::from_millis(980));
     assert_eq!(net.count(CALLER, "BYE"), 0);
@@ -1157,7 +1167,7 @@ fn a_caller_offering_only_pcma_hears_pcma() {
     let body = sdp(7000, "sendrecv").replace("RTP/AVP 0 101", "RTP/AVP 8 101");
     net.deliver(CALLER, invite_with("p3", "700", "", Some(body)));
     net.expect(CALLER, "200 INVITE");
-    assert_eq!(net.node.media.lock().unwrap().played, [(12_000, 8)]);
+    assert_eq!(net.node.media.lock().unwrap().played, [(12_000, 8, false)]);
 }
 
 #[test]
