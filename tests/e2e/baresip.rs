@@ -175,124 +175,143 @@ fn baresip_call_carries_audio_both_ways_through_the_relay() {
     }
 }
 
-#[test]
-fn echo_returns_the_callers_own_audio() {
-    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
-    use softswitch_e2e::process::wait_until;
+/// A registered baresip phone that sends a `tone_hz` tone from a file and, when
+/// `record`, records what it hears. `ctrl` tells apart the ctrl_tcp ports of tests
+/// running at once.
+struct TonePhone {
+    phone: Baresip,
+    _tones: tempfile::TempDir,
+}
 
-    let net = TestNet::new();
-    let mut opts = SwitchOptions::new(net.switch_ip());
-    opts.dialplan =
-        "[internal]\nexten => 600,1,Answer()\n same => n,Echo()\n same => n,Hangup()\n".into();
-    let sw = Switch::start(opts);
+fn tone_phone(
+    net: &TestNet,
+    sw: &Switch,
+    host: u8,
+    user: &str,
+    (rtp, ctrl): ((u16, u16), u16),
+    tone_hz: f64,
+    record: bool,
+) -> TonePhone {
     let tones = tempfile::tempdir().unwrap();
-    let wav = tones.path().join("a.wav");
-    write_tone_wav(&wav, 440.0, 30.0);
-    let alice = Baresip::start(BaresipOptions {
-        ip: net.ip(41).into(),
+    let wav = tones.path().join("tone.wav");
+    // Longer than any call here: baresip hangs up when its file source ends.
+    softswitch_e2e::audio::write_tone_wav(&wav, tone_hz, 40.0);
+    let phone = Baresip::start(BaresipOptions {
+        ip: net.ip(host).into(),
         sip_port: 5080,
-        rtp_ports: (22400, 22499),
-        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 1,
+        rtp_ports: rtp,
+        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + ctrl,
         account: format!(
-            "<sip:1001@{}:5060>;auth_pass=secret1001;regint=600",
+            "<sip:{user}@{}:5060>;auth_pass=secret{user};regint=600",
             net.switch_ip()
         ),
         source: Some(wav),
-        record: true,
+        record,
     });
     assert!(
-        alice.wait_registered(Duration::from_secs(15)),
+        phone.wait_registered(Duration::from_secs(15)),
         "not registered:\n{}\nswitch:\n{}",
-        alice.log(),
+        phone.log(),
         sw.log()
     );
-    alice.command("dial", &format!("sip:600@{}:5060", net.switch_ip()));
+    TonePhone {
+        phone,
+        _tones: tones,
+    }
+}
+
+/// A switch with `plan` and `extra` config whose sounds directory holds the given
+/// tones as `name.wav` (`[media] sounds`, language `en`).
+fn switch_with_sounds(
+    net: &TestNet,
+    plan: &str,
+    extra: &str,
+    sounds: &[(&str, f64, f64)],
+) -> Switch {
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.dialplan = plan.into();
+    opts.extra = extra.into();
+    let sw = Switch::start(opts);
+    let dir = sw.dir.path().join("sounds").join("en");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, hz, seconds) in sounds {
+        softswitch_e2e::audio::write_tone_wav(&dir.join(format!("{name}.wav")), *hz, *seconds);
+    }
+    sw
+}
+
+/// Once the switch has ended the call and the phone has closed its recording: what
+/// the phone heard, as (rate, samples).
+fn heard_after_the_call(sw: &Switch, phone: &Baresip) -> (u32, Vec<i16>) {
+    use softswitch_e2e::process::wait_until;
     assert!(
-        wait_until(Duration::from_secs(10), || alice
-            .log()
-            .contains("established")),
-        "the echo did not answer\nalice:\n{}\nswitch:\n{}",
-        alice.log(),
-        sw.log()
-    );
-    std::thread::sleep(Duration::from_secs(3));
-    alice.command("hangup", "");
-    assert!(
-        wait_until(Duration::from_secs(10), || sw.log().contains("call ended")),
-        "{}",
+        wait_until(Duration::from_secs(15), || sw.log().contains("call ended")),
+        "the call did not end\nphone:\n{}\nswitch:\n{}",
+        phone.log(),
         sw.log()
     );
     wait_until(Duration::from_secs(5), || {
-        alice.log().contains("terminated")
+        phone.log().contains("terminated")
     });
     std::thread::sleep(Duration::from_millis(300));
-    let files = alice.received_audio();
-    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", alice.log());
-    let (rate, heard) = read_wav(&files[0]).expect("a 16-bit WAV recording");
+    let files = phone.received_audio();
+    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", phone.log());
+    let (rate, heard) = softswitch_e2e::audio::read_wav(&files[0]).expect("a 16-bit WAV recording");
+    assert!(
+        heard.len() > rate as usize,
+        "{} samples\n{}",
+        heard.len(),
+        phone.log()
+    );
+    (rate, heard)
+}
+
+fn established(sw: &Switch, phone: &Baresip) {
+    assert!(
+        softswitch_e2e::process::wait_until(Duration::from_secs(10), || phone
+            .log()
+            .contains("established")),
+        "the call was not answered\nphone:\n{}\nswitch:\n{}",
+        phone.log(),
+        sw.log()
+    );
+}
+
+#[test]
+fn echo_returns_the_callers_own_audio() {
+    use softswitch_e2e::audio::tone_fraction;
+    let net = TestNet::new();
+    let plan = "[internal]\nexten => 600,1,Answer()\n same => n,Echo()\n same => n,Hangup()\n";
+    let sw = switch_with_sounds(&net, plan, "", &[]);
+    let alice = tone_phone(&net, &sw, 41, "1001", ((22400, 22499), 1), 440.0, true);
+    alice
+        .phone
+        .command("dial", &format!("sip:600@{}:5060", net.switch_ip()));
+    established(&sw, &alice.phone);
+    std::thread::sleep(Duration::from_secs(3));
+    alice.phone.command("hangup", "");
+    let (rate, heard) = heard_after_the_call(&sw, &alice.phone);
     assert!(heard.len() > rate as usize * 2, "{} samples", heard.len());
     let own = tone_fraction(&heard, rate, 440.0);
     assert!(
         own >= 0.6,
-        "alice hears her own 440 Hz in {own:.2} of frames\n{}",
-        alice.log()
+        "alice hears her own 440 Hz in {own:.2} of frames"
     );
 }
 
 #[test]
 fn a_caller_hears_the_playback_prompt() {
-    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
-    use softswitch_e2e::process::wait_until;
-
+    use softswitch_e2e::audio::tone_fraction;
     let net = TestNet::new();
-    let mut opts = SwitchOptions::new(net.switch_ip());
-    opts.dialplan = "[internal]\nexten => 602,1,Playback(test-tone)\n same => n,Hangup()\n".into();
-    let sw = Switch::start(opts);
-    // The prompt: 3 s of 1 kHz in the switch's sounds directory (`[media] sounds`).
-    let sounds = sw.dir.path().join("sounds").join("en");
-    std::fs::create_dir_all(&sounds).unwrap();
-    write_tone_wav(&sounds.join("test-tone.wav"), 1000.0, 3.0);
-    let tones = tempfile::tempdir().unwrap();
-    let wav = tones.path().join("a.wav");
-    write_tone_wav(&wav, 440.0, 30.0);
-    let alice = Baresip::start(BaresipOptions {
-        ip: net.ip(42).into(),
-        sip_port: 5080,
-        rtp_ports: (22500, 22599),
-        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 2,
-        account: format!(
-            "<sip:1001@{}:5060>;auth_pass=secret1001;regint=600",
-            net.switch_ip()
-        ),
-        source: Some(wav),
-        record: true,
-    });
-    assert!(
-        alice.wait_registered(Duration::from_secs(15)),
-        "not registered:\n{}\nswitch:\n{}",
-        alice.log(),
-        sw.log()
-    );
-    alice.command("dial", &format!("sip:602@{}:5060", net.switch_ip()));
-    // The dialplan hangs up once the prompt has played.
-    assert!(
-        wait_until(Duration::from_secs(15), || sw.log().contains("call ended")),
-        "the call did not end\nalice:\n{}\nswitch:\n{}",
-        alice.log(),
-        sw.log()
-    );
-    wait_until(Duration::from_secs(5), || {
-        alice.log().contains("terminated")
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let files = alice.received_audio();
-    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", alice.log());
-    let (rate, heard) = read_wav(&files[0]).expect("a 16-bit WAV recording");
-    assert!(
-        heard.len() > rate as usize * 2,
-        "{} samples\n{}",
-        heard.len(),
-        alice.log()
-    );
+    // The prompt: 3 s of 1 kHz; the dialplan hangs up once it has played.
+    let plan = "[internal]\nexten => 602,1,Playback(test-tone)\n same => n,Hangup()\n";
+    let sw = switch_with_sounds(&net, plan, "", &[("test-tone", 1000.0, 3.0)]);
+    let alice = tone_phone(&net, &sw, 42, "1001", ((22500, 22599), 2), 440.0, true);
+    alice
+        .phone
+        .command("dial", &format!("sip:602@{}:5060", net.switch_ip()));
+    let (rate, heard) = heard_after_the_call(&sw, &alice.phone);
+    assert!(heard.len() > rate as usize * 2, "{} samples", heard.len());
     let prompt = tone_fraction(&heard, rate, 1000.0);
     let own = tone_fraction(&heard, rate, 440.0);
     assert!(
@@ -305,144 +324,68 @@ fn a_caller_hears_the_playback_prompt() {
 
 #[test]
 fn a_digit_pressed_in_the_menu_takes_the_callers_branch() {
-    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
+    use softswitch_e2e::audio::tone_fraction;
     use softswitch_e2e::process::wait_until;
-
     let net = TestNet::new();
-    let mut opts = SwitchOptions::new(net.switch_ip());
-    opts.dialplan = "[internal]\n\
+    // The menu is 1 kHz for 10 s; the branch the digit 2 leads to plays 1.5 kHz.
+    let plan = "[internal]\n\
         exten => 803,1,Background(menu)\n same => n,WaitExten(10)\n\
         exten => 2,1,Playback(branch-two)\n same => n,Hangup()\n\
-        exten => t,1,Hangup()\n"
-        .into();
-    let sw = Switch::start(opts);
-    // The menu is 1 kHz; the branch the digit 2 leads to plays 1.5 kHz.
-    let sounds = sw.dir.path().join("sounds").join("en");
-    std::fs::create_dir_all(&sounds).unwrap();
-    write_tone_wav(&sounds.join("menu.wav"), 1000.0, 10.0);
-    write_tone_wav(&sounds.join("branch-two.wav"), 1500.0, 3.0);
-    let tones = tempfile::tempdir().unwrap();
-    let wav = tones.path().join("a.wav");
-    write_tone_wav(&wav, 440.0, 40.0);
-    let alice = Baresip::start(BaresipOptions {
-        ip: net.ip(43).into(),
-        sip_port: 5080,
-        rtp_ports: (22600, 22699),
-        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 3,
-        account: format!(
-            "<sip:1001@{}:5060>;auth_pass=secret1001;regint=600",
-            net.switch_ip()
-        ),
-        source: Some(wav),
-        record: true,
-    });
-    assert!(
-        alice.wait_registered(Duration::from_secs(15)),
-        "not registered:\n{}\nswitch:\n{}",
-        alice.log(),
-        sw.log()
-    );
-    alice.command("dial", &format!("sip:803@{}:5060", net.switch_ip()));
-    assert!(
-        wait_until(Duration::from_secs(10), || alice
-            .log()
-            .contains("established")),
-        "the menu did not answer\nalice:\n{}\nswitch:\n{}",
-        alice.log(),
-        sw.log()
-    );
+        exten => t,1,Hangup()\n";
+    let sounds = [("menu", 1000.0, 10.0), ("branch-two", 1500.0, 3.0)];
+    let sw = switch_with_sounds(&net, plan, "", &sounds);
+    let alice = tone_phone(&net, &sw, 43, "1001", ((22600, 22699), 3), 440.0, true);
+    alice
+        .phone
+        .command("dial", &format!("sip:803@{}:5060", net.switch_ip()));
+    established(&sw, &alice.phone);
     std::thread::sleep(Duration::from_millis(1500));
-    alice.command("sndcode", "2");
+    alice.phone.command("sndcode", "2");
     // Branch two plays its 3 s and hangs up, well before the 10 s menu would end.
     assert!(
         wait_until(Duration::from_secs(8), || sw.log().contains("call ended")),
         "the digit did not end the menu\nalice:\n{}\nswitch:\n{}",
-        alice.log(),
+        alice.phone.log(),
         sw.log()
     );
-    wait_until(Duration::from_secs(5), || {
-        alice.log().contains("terminated")
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let files = alice.received_audio();
-    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", alice.log());
-    let (rate, heard) = read_wav(&files[0]).expect("a 16-bit WAV recording");
+    let (rate, heard) = heard_after_the_call(&sw, &alice.phone);
     let menu = tone_fraction(&heard, rate, 1000.0);
     let branch = tone_fraction(&heard, rate, 1500.0);
     assert!(menu > 0.1, "the menu was heard in {menu:.2} of frames");
     assert!(
         branch > 0.4,
         "branch two was heard in {branch:.2} of frames (menu {menu:.2})\n{}",
-        alice.log()
+        alice.phone.log()
     );
 }
 
 #[test]
 fn dial_option_r_plays_the_ringback_tone_while_the_callee_rings() {
-    use softswitch_e2e::audio::{read_wav, tone_fraction, write_tone_wav};
+    use softswitch_e2e::audio::tone_fraction;
     use softswitch_e2e::process::wait_until;
-
     let net = TestNet::new();
-    let mut opts = SwitchOptions::new(net.switch_ip());
-    opts.dialplan = "[internal]\nexten => 1002,1,Dial(SIP/1002,20,r)\n same => n,Hangup()\n".into();
     // The ITU plan's ringback is one 425 Hz tone: 1 s on, 4 s off.
-    opts.extra = "[media]\ntones = \"itu\"\n".into();
-    let sw = Switch::start(opts);
-    let tones = tempfile::tempdir().unwrap();
-    let (a_wav, b_wav) = (tones.path().join("a.wav"), tones.path().join("b.wav"));
-    write_tone_wav(&a_wav, 1000.0, 30.0);
-    write_tone_wav(&b_wav, 1000.0, 30.0);
-    let ctrl = 7444 + (std::process::id() % 1000) as u16 + 4;
-    let phone = |host: u8, user: &str, rtp: (u16, u16), wav, record: bool| {
-        Baresip::start(BaresipOptions {
-            ip: net.ip(host).into(),
-            sip_port: 5080,
-            rtp_ports: rtp,
-            ctrl_port: ctrl,
-            account: format!(
-                "<sip:{user}@{}:5060>;auth_pass=secret{user};regint=600",
-                net.switch_ip()
-            ),
-            source: Some(wav),
-            record,
-        })
-    };
-    let alice = phone(44, "1001", (22700, 22799), a_wav, true);
+    let plan = "[internal]\nexten => 1002,1,Dial(SIP/1002,20,r)\n same => n,Hangup()\n";
+    let sw = switch_with_sounds(&net, plan, "[media]\ntones = \"itu\"\n", &[]);
+    let alice = tone_phone(&net, &sw, 44, "1001", ((22700, 22799), 4), 1000.0, true);
     // Bob's phone rings and nobody picks up.
-    let bob = phone(45, "1002", (22800, 22899), b_wav, false);
-    for p in [&alice, &bob] {
-        assert!(
-            p.wait_registered(Duration::from_secs(15)),
-            "not registered:\n{}\nswitch:\n{}",
-            p.log(),
-            sw.log()
-        );
-    }
-    alice.command("dial", &format!("sip:1002@{}:5060", net.switch_ip()));
+    let _bob = tone_phone(&net, &sw, 45, "1002", ((22800, 22899), 4), 1000.0, false);
+    alice
+        .phone
+        .command("dial", &format!("sip:1002@{}:5060", net.switch_ip()));
     assert!(
         wait_until(Duration::from_secs(10), || sw.log().contains("ringing")),
         "bob's phone did not ring\n{}",
         sw.log()
     );
     std::thread::sleep(Duration::from_secs(3));
-    alice.command("hangup", "");
-    assert!(
-        wait_until(Duration::from_secs(10), || sw.log().contains("call ended")),
-        "{}",
-        sw.log()
-    );
-    wait_until(Duration::from_secs(5), || {
-        alice.log().contains("terminated")
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let files = alice.received_audio();
-    assert_eq!(files.len(), 1, "one recording: {files:?}\n{}", alice.log());
-    let (rate, heard) = read_wav(&files[0]).expect("a 16-bit WAV recording");
+    alice.phone.command("hangup", "");
+    let (rate, heard) = heard_after_the_call(&sw, &alice.phone);
     let ringback = tone_fraction(&heard, rate, 425.0);
     assert!(
         ringback > 0.15,
         "alice hears the 425 Hz ringback in {ringback:.2} of frames\n{}",
-        alice.log()
+        alice.phone.log()
     );
     assert!(tone_fraction(&heard, rate, 1000.0) < 0.05, "no other audio");
 }
