@@ -228,6 +228,9 @@ fn answered_call_is_relayed_and_recorded() {
         cdr["media"]["caller"]["forwarded"].as_u64().unwrap_or(0) >= 40,
         "{cdr}"
     );
+    // A clean loopback stream rates near the G.711 ceiling of the E-model.
+    let mos = cdr["media"]["caller"]["mos"].as_f64().unwrap_or(0.0);
+    assert!((4.0..=4.5).contains(&mos), "caller MOS {mos}: {cdr}");
 }
 
 #[test]
@@ -523,8 +526,9 @@ fn softswitch_calls_lists_a_call_in_progress_with_its_media() {
     assert_eq!(call["app"], "Dial", "{call}");
     assert_eq!(call["legs"][0]["state"], "answered", "{call}");
     assert!(
-        call["media"]["caller"]["packets"].as_u64().unwrap() > 0,
-        "the caller's RTP is counted live: {call}"
+        call["media"]["caller"]["packets"].as_u64().unwrap() > 0
+            && call["media"]["caller"]["mos"].as_f64().unwrap_or(0.0) > 4.0,
+        "the caller's RTP is counted and rated live: {call}"
     );
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(table.starts_with("UNIQUEID"), "{table}");

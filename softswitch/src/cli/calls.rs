@@ -43,7 +43,7 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
         serde_json::Value::Null => "-".into(),
         other => other.to_string(),
     };
-    let rows: Vec<[String; 8]> = calls
+    let rows: Vec<[String; 9]> = calls
         .iter()
         .map(|c| {
             let legs: Vec<String> = c["legs"]
@@ -66,6 +66,11 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
                     legs.join(", ")
                 },
                 format!("{}/{}", packets("caller"), packets("callee")),
+                format!(
+                    "{}/{}",
+                    text(&c["media"]["caller"]["mos"]),
+                    text(&c["media"]["callee"]["mos"])
+                ),
             ]
         })
         .collect();
@@ -80,6 +85,7 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
             "AGE",
             "LEGS",
             "RTP IN A/B",
+            "MOS A/B",
         ],
         &rows,
     )?;

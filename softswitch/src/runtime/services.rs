@@ -248,6 +248,8 @@ impl MediaSession for media::relay::Session {
                 "bytes": s.bytes,
                 "lost": s.lost,
                 "jitter_ms": (s.jitter_ms * 100.0).round() / 100.0,
+                // Only meaningful once media flowed; null before the first packet.
+                "mos": (s.packets > 0).then(|| (s.mos() * 100.0).round() / 100.0),
                 "forwarded": self.forwarded(side),
                 "latched": self.latched(side).map(|a| a.to_string()),
             })
