@@ -265,6 +265,18 @@ impl Call {
         self.arm(at, Timer::Resume);
     }
 
+    /// Ends whatever timed or media action the dialplan is parked in (a hangup or a
+    /// digit cut it short): its timer, its prompt and what it listened for.
+    pub fn unpark(&mut self) {
+        self.waiting = false;
+        self.on_wake = None;
+        self.listen = Listen::Ignore;
+        self.disarm(Timer::Resume);
+        if let Some(r) = &self.relay {
+            r.stop_playing();
+        }
+    }
+
     pub fn arm(&mut self, at: Instant, timer: Timer) {
         self.timers.push((at, timer));
     }

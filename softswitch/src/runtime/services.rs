@@ -162,20 +162,24 @@ impl Services for NodeServices<'_> {
                 tracing::error!(error = %e, %uniqueid, "could not write a CDR");
             }
         });
-        if self
+        let Err(full) = self
             .node
             .writer
-            .submit(vec![Change::Cdr(Box::new(cdr.clone()))], done)
-            .is_err()
-        {
-            // The queue is full of registrations: write this one on its own.
-            let store = self.node.store.clone();
-            self.node.rt.spawn(async move {
-                if let Err(e) = store.insert_cdr(&cdr).await {
+            .submit(vec![Change::Cdr(Box::new(cdr))], done)
+        else {
+            return;
+        };
+        // The queue is full of registrations: write this one on its own.
+        let store = self.node.store.clone();
+        self.node.rt.spawn(async move {
+            for change in full.changes {
+                if let Change::Cdr(cdr) = change
+                    && let Err(e) = store.insert_cdr(&cdr).await
+                {
                     tracing::error!(error = %e, uniqueid = %cdr.uniqueid, "could not write a CDR");
                 }
-            });
-        }
+            }
+        });
     }
 }
 

@@ -41,7 +41,10 @@ pub struct Writer {
 
 #[derive(Debug, thiserror::Error)]
 #[error("the database write queue is full")]
-pub struct QueueFull;
+pub struct QueueFull {
+    /// The changes that were not queued, for a caller that writes them another way.
+    pub changes: Vec<Change>,
+}
 
 impl Writer {
     /// Starts the writer task on the current tokio runtime.
@@ -62,7 +65,9 @@ impl Writer {
                     if closed {
                         (job.done)(Err(Arc::new(StoreError::WriterGone)));
                     }
-                    QueueFull
+                    QueueFull {
+                        changes: job.changes,
+                    }
                 }
             })
     }

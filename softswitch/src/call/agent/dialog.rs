@@ -48,13 +48,8 @@ impl CallAgent<'_> {
                 }
                 tracing::info!(call = %call.uniqueid, "caller cancelled");
                 call.dial = None;
-                call.waiting = false;
-                call.on_wake = None;
-                if let Some(r) = &call.relay {
-                    r.stop_playing();
-                }
+                call.unpark();
                 call.disarm(Timer::DialTimeout);
-                call.disarm(Timer::Resume);
                 self.drive(call, Resume::CallerHangup, now);
             }
             (Method::Prack, Side::Caller) => {
@@ -113,12 +108,7 @@ impl CallAgent<'_> {
                         }
                     }
                 };
-                call.waiting = false;
-                call.on_wake = None;
-                if let Some(r) = &call.relay {
-                    r.stop_playing();
-                }
-                call.disarm(Timer::Resume);
+                call.unpark();
                 self.drive(call, input, now);
             }
             (_, side) => {

@@ -70,12 +70,7 @@ impl CallAgent<'_> {
         };
         match input {
             Some(input) => {
-                if let Some(r) = &call.relay {
-                    r.stop_playing();
-                }
-                call.waiting = false;
-                call.on_wake = None;
-                call.disarm(Timer::Resume);
+                call.unpark();
                 self.drive(call, input, now);
             }
             None => self.calls.put(call),

@@ -226,10 +226,9 @@ impl CallAgent<'_> {
                     Resume::Done
                 }
                 Action::Wait { seconds } => {
-                    call.waiting = true;
-                    call.arm(
+                    call.park(
                         now + Duration::from_secs_f64(seconds.clamp(0.0, 86_400.0)),
-                        Timer::Resume,
+                        Resume::Done,
                     );
                     break;
                 }
