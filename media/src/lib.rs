@@ -9,6 +9,8 @@
 //! - [`rtp`] is the little of the RTP/RTCP wire format the relay needs.
 //! - [`prompt`] reads sound files for the media applications and [`g711`] encodes
 //!   them for the call; [`relay::Session::play`] sends them to a phone.
+//! - [`record`] writes one or both directions of a call to a sound file
+//!   ([`relay::Session::record`]).
 //!
 //! The call agent's use, in order: [`relay::Relay::allocate`] a session when a call
 //! starts, [`sdp::Sdp::parse`] each SDP and [`relay::Session::set_remote`] its
@@ -17,6 +19,7 @@
 
 pub mod g711;
 pub mod prompt;
+pub mod record;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;

@@ -741,3 +741,69 @@ fn telephone_events_are_reported_once_per_digit() {
             .is_err()
     );
 }
+
+/// MixMonitor-style recording over real sockets: what both phones send through
+/// the relay lands in one WAV file, each direction where it was spoken, while the
+/// packets still cross to the other phone.
+#[test]
+fn recording_mixes_both_directions_into_a_wav_file() {
+    let relay = Relay::new(LOCALHOST, 31420..=31429);
+    let session = relay.allocate().unwrap();
+    let a = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    let b = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    session.set_remote(Side::A, a.local_addr().unwrap(), None, false);
+    session.set_remote(Side::B, b.local_addr().unwrap(), None, false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("call.wav");
+    let recording = session
+        .record(&media::record::RecordSpec {
+            path: path.clone(),
+            sides: [true, true],
+            append: false,
+        })
+        .unwrap();
+    // A says a 400 Hz tone for 0.4 s, then B a 1 kHz one for 0.4 s.
+    let frame = |freq: f64, n: usize| -> Vec<u8> {
+        (0..160)
+            .map(|k| {
+                let t = (n * 160 + k) as f64 / 8000.0;
+                media::g711::ulaw_encode(
+                    (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16,
+                )
+            })
+            .collect()
+    };
+    for (socket, to, freq, ssrc) in [
+        (&a, session.local_rtp(Side::A), 400.0, 1u8),
+        (&b, session.local_rtp(Side::B), 1000.0, 2u8),
+    ] {
+        for n in 0..20 {
+            let mut p = rtp(n as u16, &frame(freq, n));
+            p[11] = ssrc;
+            socket.send_to(&p, to).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    recording.finish(media::record::Ending::Keep);
+    let samples = media::prompt::Prompt::load(&path)
+        .unwrap()
+        .samples()
+        .to_vec();
+    let energy = |range: std::ops::Range<usize>, freq: f64| -> f64 {
+        // Goertzel power of one frequency, normalised by length.
+        let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &x in &samples[range.clone()] {
+            let s0 = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / range.len() as f64
+    };
+    assert!(samples.len() >= 6000, "{} samples", samples.len());
+    let first = 400..2800;
+    let second = samples.len() - 2800..samples.len() - 400;
+    assert!(energy(first.clone(), 400.0) > 50.0 * energy(first, 1000.0));
+    assert!(energy(second.clone(), 1000.0) > 50.0 * energy(second, 400.0));
+}

@@ -49,6 +49,7 @@ use tokio::task::JoinHandle;
 pub use latch::RELATCH_AFTER;
 pub use shared::Counters;
 
+use crate::record::{RecordError, RecordSpec, Recording};
 use crate::stats::StreamStats;
 use pool::{PortLease, PortPool};
 use shared::{Remote, Shared, lock};
@@ -333,6 +334,22 @@ impl Session {
         if let Some(task) = lock(&self.player).take() {
             task.abort();
         }
+    }
+
+    /// Starts recording the sides `spec` names into its file (see [`crate::record`]);
+    /// it runs until the returned handle is finished or dropped, or the session ends.
+    pub fn record(&self, spec: &RecordSpec) -> Result<Recording, RecordError> {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Relaxed);
+        let shared = Arc::clone(&self.shared);
+        let detach = Box::new(move |id: u64| {
+            lock(&shared.taps).retain(|(i, _)| *i != id);
+            shared.tap_generation.fetch_add(1, Release);
+        });
+        let (recording, tap) = Recording::start(spec, id, detach)?;
+        lock(&self.shared.taps).push((id, Arc::new(tap)));
+        self.shared.tap_generation.fetch_add(1, Release);
+        Ok(recording)
     }
 
     /// Echo (the dialplan's `Echo()`): RTP from `side`'s phone goes back to it, with

@@ -11,9 +11,10 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::record::Tap;
 use crate::stats::StreamStats;
 
 /// Where to send media for one side, from its SDP.
@@ -152,6 +153,10 @@ pub(crate) struct Shared {
     pub(crate) dtmf_pt: [AtomicU8; 2],
     /// Told of every digit a phone sends as telephone-event.
     pub(crate) digit_sink: Mutex<Option<super::DigitSink>>,
+    /// Recordings running on this session, by id; the task copies them when
+    /// `tap_generation` moves.
+    pub(crate) taps: Mutex<Vec<(u64, Arc<Tap>)>>,
+    pub(crate) tap_generation: AtomicU64,
 }
 
 impl Shared {
@@ -171,6 +176,8 @@ impl Shared {
             echo: [AtomicBool::new(false), AtomicBool::new(false)],
             dtmf_pt: [AtomicU8::new(0), AtomicU8::new(0)],
             digit_sink: Mutex::new(None),
+            taps: Mutex::new(Vec::new()),
+            tap_generation: AtomicU64::new(0),
         }
     }
 

@@ -26,6 +26,7 @@ use tokio::net::UdpSocket;
 use super::latch::{Latch, Verdict};
 use super::pool::PortLease;
 use super::shared::{Remote, Shared, bump, lock};
+use crate::record::Tap;
 use crate::rtp::{self, Packet};
 use crate::stats::ReceiverStats;
 
@@ -58,6 +59,9 @@ pub(crate) struct Worker {
     /// Per side, the RTP timestamp of the last telephone-event reported: an event's
     /// packets share one timestamp (RFC 4733 §2.5.1.2), so each digit is told once.
     last_event: [Option<u32>; 2],
+    /// The recordings of this session, refreshed when `tap_generation` moves.
+    taps: Vec<Arc<Tap>>,
+    tap_generation: u64,
     /// Declared last so it drops after the sockets: the ports go back to the pool
     /// only once they are closed.
     _lease: PortLease,
@@ -85,6 +89,8 @@ impl Worker {
             stats: Default::default(),
             next: 0,
             last_event: [None; 2],
+            taps: Vec::new(),
+            tap_generation: 0,
             _lease: lease,
         })
     }
@@ -148,8 +154,21 @@ impl Worker {
         self.remotes = remotes;
     }
 
+    /// Picks up a recording started or stopped: one atomic load per packet.
+    fn refresh_taps(&mut self) {
+        let generation = self.shared.tap_generation.load(Acquire);
+        if generation != self.tap_generation {
+            self.tap_generation = generation;
+            self.taps = lock(&self.shared.taps)
+                .iter()
+                .map(|(_, t)| Arc::clone(t))
+                .collect();
+        }
+    }
+
     fn handle(&mut self, index: usize, packet: &[u8], src: SocketAddr, now: Instant) {
         self.refresh_remotes();
+        self.refresh_taps();
         let side = index / 2;
         let other = 1 - side;
         let on_rtcp_port = index % 2 == 1;
@@ -203,6 +222,9 @@ impl Worker {
                             h.timestamp,
                             &packet[h.payload_offset..],
                         );
+                    }
+                    for tap in &self.taps {
+                        tap.push(side, &h, packet, now);
                     }
                 }
                 shared.mark_rtp(now);
