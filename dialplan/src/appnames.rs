@@ -42,6 +42,8 @@ pub const EXTERNAL: &[&str] = &[
     "SayNumber",
     "Echo",
     "Record",
+    "MixMonitor",
+    "StopMixMonitor",
     "VoiceMail",
     "VoiceMailMain",
     "ConfBridge",

@@ -45,6 +45,9 @@ const HOLD_BACK: u64 = RATE as u64;
 /// default silence threshold is of the same order).
 const VOICE_THRESHOLD: u32 = 256;
 
+/// The longest [`Recording::finish`] waits for the file to be complete.
+pub const FINISH_WAIT: Duration = Duration::from_millis(500);
+
 /// Audio kept after the last voiced frame when trailing silence is cut.
 const TAIL_KEPT: u64 = RATE as u64 / 5;
 
@@ -123,6 +126,15 @@ pub enum Ending {
     Discard,
 }
 
+/// What the writer thread receives. Frames travel inline, not boxed: boxing would
+/// allocate once per packet on the relay's thread.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Frame(Frame),
+    /// Wake up: `State::stop` is set.
+    Stop,
+}
+
 /// One G.711 frame on its way from the relay task to the writer.
 pub(crate) struct Frame {
     side: u8,
@@ -137,7 +149,7 @@ pub(crate) struct Frame {
 
 /// The relay task's end of a recording.
 pub(crate) struct Tap {
-    tx: SyncSender<Frame>,
+    tx: SyncSender<Msg>,
     sides: [bool; 2],
     started: Instant,
     state: Arc<State>,
@@ -178,7 +190,7 @@ impl Tap {
                 data: [0; MAX_FRAME],
             };
             frame.data[..chunk.len()].copy_from_slice(chunk);
-            if let Err(TrySendError::Full(_)) = self.tx.try_send(frame) {
+            if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Frame(frame)) {
                 self.state.dropped.fetch_add(1, Relaxed);
             }
         }
@@ -201,7 +213,9 @@ pub struct Recording {
     state: Arc<State>,
     path: PathBuf,
     detach: Option<Box<dyn FnOnce(u64) + Send>>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    wake: SyncSender<Msg>,
+    /// Closed by the writer when the file is complete.
+    done: Option<Receiver<()>>,
 }
 
 impl std::fmt::Debug for Recording {
@@ -251,6 +265,7 @@ impl Recording {
         });
         let started = Instant::now();
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let mut writer = Writer {
             file,
             format,
@@ -263,12 +278,15 @@ impl Recording {
             state: Arc::clone(&state),
             scratch: Vec::new(),
         };
-        let handle = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("recorder".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || {
+                writer.run(rx);
+                drop(done_tx);
+            })
             .map_err(io_err)?;
         let tap = Tap {
-            tx,
+            tx: tx.clone(),
             sides: spec.sides,
             started,
             state: Arc::clone(&state),
@@ -280,7 +298,8 @@ impl Recording {
                 state,
                 path: spec.path.clone(),
                 detach: Some(detach),
-                writer: Some(handle),
+                wake: tx,
+                done: Some(done_rx),
             },
             tap,
         ))
@@ -307,7 +326,8 @@ impl Recording {
     }
 
     /// Stops recording; the file is complete (or gone, for `Discard`) when this
-    /// returns. The writer holds at most about a second of audio, so this is brief.
+    /// returns, unless the disk takes longer than [`FINISH_WAIT`]: the writer holds
+    /// at most a couple of seconds of audio, so this is normally a millisecond.
     pub fn finish(mut self, ending: Ending) {
         self.stop(ending, true);
     }
@@ -325,10 +345,12 @@ impl Recording {
         self.state
             .stop
             .store(true, std::sync::atomic::Ordering::Release);
-        if let Some(writer) = self.writer.take()
+        // A full queue means the writer is awake anyway and sees the flag.
+        let _ = self.wake.try_send(Msg::Stop);
+        if let Some(done) = self.done.take()
             && wait
         {
-            let _ = writer.join();
+            let _ = done.recv_timeout(FINISH_WAIT);
         }
     }
 }
@@ -433,16 +455,18 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(&mut self, rx: Receiver<Frame>) {
+    fn run(&mut self, rx: Receiver<Msg>) {
         loop {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(frame) => self.place(&frame),
-                Err(RecvTimeoutError::Timeout) => {}
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(Msg::Frame(frame)) => self.place(&frame),
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if self.state.stop.load(std::sync::atomic::Ordering::Acquire) {
-                while let Ok(frame) = rx.try_recv() {
-                    self.place(&frame);
+                while let Ok(msg) = rx.try_recv() {
+                    if let Msg::Frame(frame) = msg {
+                        self.place(&frame);
+                    }
                 }
                 break;
             }
@@ -564,7 +588,7 @@ impl Writer {
             self.file.seek(SeekFrom::End(0))?;
             self.patch_header()?;
         }
-        self.file.sync_data()
+        Ok(())
     }
 }
 

@@ -57,6 +57,20 @@ pub fn tone(plan: &str, tone: Tone) -> Option<Prompt> {
     Some(Prompt::from_samples(samples))
 }
 
+/// The beep that tells a caller to speak (Record, VoiceMail): 1 kHz for a quarter
+/// of a second.
+pub fn beep() -> Prompt {
+    let n = RATE as usize / 4;
+    Prompt::from_samples(
+        (0..n)
+            .map(|k| {
+                let t = k as f64 / f64::from(RATE);
+                (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()) as i16
+            })
+            .collect(),
+    )
+}
+
 fn samples_offset(steps: &[u32], upto: usize) -> usize {
     steps[..upto]
         .iter()

@@ -389,3 +389,104 @@ fn dial_option_r_plays_the_ringback_tone_while_the_callee_rings() {
     );
     assert!(tone_fraction(&heard, rate, 1000.0) < 0.05, "no other audio");
 }
+
+/// Record() takes what the caller says into a WAV file in `[media] recordings`,
+/// and Playback(${RECORDED_FILE}) plays it straight back.
+#[test]
+fn record_captures_the_caller_and_playback_plays_it_back() {
+    use softswitch_e2e::audio::{read_wav, tone_fraction};
+    let net = TestNet::new();
+    let plan = "[internal]\n\
+        exten => 650,1,Record(greeting.wav,0,3,q)\n\
+         same => n,Playback(${RECORDED_FILE})\n\
+         same => n,Hangup()\n";
+    let sw = switch_with_sounds(&net, plan, "", &[]);
+    let alice = tone_phone(&net, &sw, 46, "1001", ((22900, 22999), 5), 440.0, true);
+    alice
+        .phone
+        .command("dial", &format!("sip:650@{}:5060", net.switch_ip()));
+    let (rate, heard) = heard_after_the_call(&sw, &alice.phone);
+    let file = sw.dir.path().join("recordings/greeting.wav");
+    let (file_rate, recorded) = read_wav(&file).expect("the recording is a WAV file");
+    assert_eq!(file_rate, 8000);
+    let seconds = recorded.len() as f64 / 8000.0;
+    assert!(
+        (2.5..=3.2).contains(&seconds),
+        "{seconds:.2} s recorded\n{}",
+        sw.log()
+    );
+    let own = tone_fraction(&recorded, 8000, 440.0);
+    assert!(
+        own >= 0.8,
+        "the file holds alice's 440 Hz in {own:.2} of frames"
+    );
+    // 3 s of silence while recording, then the 3 s recording played back.
+    let back = tone_fraction(&heard, rate, 440.0);
+    assert!(
+        back >= 0.3,
+        "alice hears her recording in {back:.2} of frames\n{}",
+        sw.log()
+    );
+}
+
+/// MixMonitor() records both phones of a bridged call into one file.
+#[test]
+fn mixmonitor_records_both_phones_of_a_call() {
+    use softswitch_e2e::audio::{both_tones_fraction, read_wav};
+    use softswitch_e2e::process::wait_until;
+    let net = TestNet::new();
+    let plan = "[internal]\n\
+        exten => 1002,1,MixMonitor(calls/${UNIQUEID}.wav)\n\
+         same => n,Dial(SIP/1002,20)\n\
+         same => n,Hangup()\n";
+    let sw = switch_with_sounds(&net, plan, "", &[]);
+    let alice = tone_phone(&net, &sw, 47, "1001", ((23000, 23099), 6), 440.0, false);
+    let bob = {
+        let tones = tempfile::tempdir().unwrap();
+        let wav = tones.path().join("tone.wav");
+        softswitch_e2e::audio::write_tone_wav(&wav, 1000.0, 40.0);
+        let phone = Baresip::start(BaresipOptions {
+            ip: net.ip(48).into(),
+            sip_port: 5080,
+            rtp_ports: (23100, 23199),
+            ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 7,
+            account: format!(
+                "<sip:1002@{}:5060>;auth_pass=secret1002;regint=600;answermode=auto",
+                net.switch_ip()
+            ),
+            source: Some(wav),
+            record: false,
+        });
+        assert!(
+            phone.wait_registered(Duration::from_secs(15)),
+            "{}",
+            phone.log()
+        );
+        (phone, tones)
+    };
+    alice
+        .phone
+        .command("dial", &format!("sip:1002@{}:5060", net.switch_ip()));
+    established(&sw, &alice.phone);
+    std::thread::sleep(Duration::from_secs(3));
+    alice.phone.command("hangup", "");
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("call ended")),
+        "{}",
+        sw.log()
+    );
+    let dir = sw.dir.path().join("recordings/calls");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", dir.display(), sw.log()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (_, mixed) = read_wav(&files[0]).expect("a WAV file");
+    assert!(mixed.len() > 8000 * 2, "{} samples", mixed.len());
+    let both = both_tones_fraction(&mixed, 8000, 440.0, 1000.0);
+    assert!(
+        both >= 0.5,
+        "both phones are heard in {both:.2} of frames\n{}",
+        bob.0.log()
+    );
+}

@@ -102,6 +102,21 @@ pub fn tone_fraction(samples: &[i16], rate: u32, freq: f64) -> f64 {
     hits as f64 / frames.len() as f64
 }
 
+/// Fraction of 20 ms frames that carry both tones, each with at least a quarter
+/// of the frame's energy: what a recording that mixes two phones sounds like.
+pub fn both_tones_fraction(samples: &[i16], rate: u32, f1: f64, f2: f64) -> f64 {
+    let n = (rate / 50) as usize;
+    let frames: Vec<&[i16]> = samples.chunks_exact(n).collect();
+    if frames.is_empty() {
+        return 0.0;
+    }
+    let hits = frames
+        .iter()
+        .filter(|f| goertzel_share(f, rate, f1) > 0.25 && goertzel_share(f, rate, f2) > 0.25)
+        .count();
+    hits as f64 / frames.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

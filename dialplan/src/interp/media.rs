@@ -12,6 +12,14 @@ fn arg(a: &[String], i: usize) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `dir/name.wav` → `dir/name`; a dot in a directory name is not an extension.
+fn without_extension(file: &str) -> String {
+    match file.rsplit_once('.') {
+        Some((base, ext)) if !ext.contains('/') => base.to_string(),
+        _ => file.to_string(),
+    }
+}
+
 fn secs(a: &[String], i: usize) -> Option<f64> {
     arg(a, i).and_then(|s| s.parse::<f64>().ok())
 }
@@ -140,6 +148,18 @@ impl Interpreter {
                     Pending::Record { file },
                 )
             }
+            "MixMonitor" => {
+                let file = arg(&a, 0).unwrap_or_default();
+                self.chan.vars.set("MIXMONITOR_FILENAME", &file);
+                Flow::Yield(
+                    Action::MixMonitor {
+                        file,
+                        options: arg(&a, 1).unwrap_or_default(),
+                    },
+                    Pending::Plain,
+                )
+            }
+            "StopMixMonitor" => Flow::Yield(Action::StopMixMonitor, Pending::Plain),
             "VoiceMail" => Flow::Yield(
                 Action::VoiceMail {
                     mailboxes: files(&a),
@@ -281,12 +301,17 @@ impl Interpreter {
                 Flow::Continue
             }
             (Pending::Record { file }, input) => {
-                let status = match input {
-                    Resume::Recorded { status } => status,
-                    _ => "TIMEOUT".into(),
+                // The agent names the file it chose (a `%d` filled in) without
+                // its extension; otherwise the extension comes off the one asked for.
+                let (status, base) = match input {
+                    Resume::Recorded {
+                        status,
+                        file: Some(f),
+                    } => (status, f),
+                    Resume::Recorded { status, file: None } => (status, without_extension(&file)),
+                    _ => ("TIMEOUT".into(), without_extension(&file)),
                 };
-                let base = file.rsplit_once('.').map(|(b, _)| b).unwrap_or(&file);
-                self.chan.vars.set("RECORDED_FILE", base);
+                self.chan.vars.set("RECORDED_FILE", &base);
                 self.chan.vars.set("RECORD_STATUS", &status);
                 Flow::Continue
             }

@@ -252,6 +252,14 @@ pub enum Action {
         max_duration: Option<f64>,
         options: String,
     },
+    /// Record both directions of the call to `file` in the background until the
+    /// call ends or `StopMixMonitor` (resume `Done`).
+    MixMonitor {
+        file: String,
+        options: String,
+    },
+    /// Stop the recordings MixMonitor started (resume `Done`).
+    StopMixMonitor,
     /// Leave a message (resume `VoiceMail { status, exit }`).
     VoiceMail {
         mailboxes: Vec<String>,
@@ -298,9 +306,11 @@ pub enum Resume {
         digits: String,
         status: String,
     },
-    /// Record finished with `RECORD_STATUS`.
+    /// Record finished with `RECORD_STATUS`; `file` is the name recorded to when it
+    /// differs from the one asked for (a `%d` filled in).
     Recorded {
         status: String,
+        file: Option<String>,
     },
     /// VoiceMail finished with `VMSTATUS`; `exit` is `0` or `*` when the caller left
     /// the greeting with that key (§7: jump to `o` / `a`).

@@ -213,6 +213,7 @@ fn run(opts: &TraceOptions, out: &mut dyn Write) -> Result<i32, String> {
                 env.advance(max_duration.unwrap_or(0.0));
                 Resume::Recorded {
                     status: "SILENCE".into(),
+                    file: None,
                 }
             }
             Action::VoiceMail { .. } => Resume::VoiceMail {
@@ -226,7 +227,9 @@ fn run(opts: &TraceOptions, out: &mut dyn Write) -> Result<i32, String> {
             | Action::Ringing
             | Action::SayDigits { .. }
             | Action::SayNumber { .. }
-            | Action::VoiceMailMain { .. } => Resume::Done,
+            | Action::VoiceMailMain { .. }
+            | Action::MixMonitor { .. }
+            | Action::StopMixMonitor => Resume::Done,
         };
         if let Some(d) = interp.absolute_deadline()
             && env.now >= d

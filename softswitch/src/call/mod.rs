@@ -162,6 +162,8 @@ pub enum Timer {
     SessionRefresh,
     /// The caller did not refresh the session in time.
     SessionExpiry,
+    /// `Record()` with a silence limit: has the caller stopped talking?
+    RecordSilence,
 }
 
 /// What a DTMF digit from the caller does to the action the dialplan is parked in.
@@ -181,6 +183,9 @@ pub enum Listen {
         max: Option<u32>,
         timeout: std::time::Duration,
     },
+    /// Record(): one of `terminators` ends it (status DTMF), and `0` too when
+    /// `operator` (status OPERATOR).
+    Record { terminators: String, operator: bool },
 }
 
 /// A relayed in-dialog request waiting for the other side's final response.
@@ -237,6 +242,10 @@ pub struct Call {
     /// A leg whose 2xx carried the offer (the caller's INVITE had none): its ACK
     /// waits for the answer in the caller's ACK.
     pub late_ack: Option<usize>,
+    /// The `Record()` the dialplan waits for.
+    pub recording: Option<agent::record::ForegroundRecord>,
+    /// `MixMonitor()` recordings, running until the call ends.
+    pub monitors: Vec<Box<dyn agent::Recorder>>,
 }
 
 /// What the CDR needs, gathered as the call goes.
@@ -272,8 +281,18 @@ impl Call {
         self.on_wake = None;
         self.listen = Listen::Ignore;
         self.disarm(Timer::Resume);
+        self.disarm(Timer::RecordSilence);
         if let Some(r) = &self.relay {
             r.stop_playing();
+        }
+        // Still here only when a hangup cut the recording short.
+        if let Some(r) = self.recording.take() {
+            let keep = r.keep_on_hangup;
+            r.recorder.finish(if keep {
+                media::record::Ending::Keep
+            } else {
+                media::record::Ending::Discard
+            });
         }
     }
 
@@ -553,6 +572,8 @@ mod tests {
             cdr: CdrDraft::default(),
             answered_at: None,
             late_ack: None,
+            recording: None,
+            monitors: Vec::new(),
         }
     }
 

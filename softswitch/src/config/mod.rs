@@ -383,6 +383,13 @@ pub struct MediaConfig {
     /// Call-progress tone plan: `us`, `itu` (425 Hz, most of Europe) or `uk`.
     #[serde(default = "default_tones")]
     pub tones: String,
+    /// Where `Record` and `MixMonitor` put files named without a directory.
+    #[serde(default = "default_recordings")]
+    pub recordings: PathBuf,
+}
+
+fn default_recordings() -> PathBuf {
+    "recordings".into()
 }
 
 fn default_sounds() -> PathBuf {
@@ -401,6 +408,7 @@ impl Default for MediaConfig {
             sounds: default_sounds(),
             language: default_language(),
             tones: default_tones(),
+            recordings: default_recordings(),
         }
     }
 }

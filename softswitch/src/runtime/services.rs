@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use media::prompt::Prompt;
 use media::relay::Side as RelaySide;
 
-use crate::call::agent::{Admission, CallAgent, MediaSession, Services};
+use crate::call::agent::{Admission, CallAgent, MediaSession, Recorder, Services};
 use crate::config::Config;
 use crate::registrar::{AuthOutcome, Binding};
 use crate::sip::transaction::Peer;
@@ -188,7 +188,10 @@ impl NodeServices<'_> {
     /// language's subdirectory, then the directory itself, each extension in turn.
     fn load_prompt(&self, name: &str, language: &str) -> Result<Arc<Prompt>, String> {
         let key = format!("{language}/{name}");
-        if let Some(p) = lock(&self.node.prompts).get(&key) {
+        // Absolute names are recordings (RECORDED_FILE, voicemail), which change:
+        // they are read afresh each time. Shipped sounds are cached.
+        let cached = !Path::new(name).is_absolute();
+        if cached && let Some(p) = lock(&self.node.prompts).get(&key) {
             return Ok(p.clone());
         }
         let config = &self.node.config;
@@ -203,7 +206,9 @@ impl NodeServices<'_> {
                 let path = base.with_extension(ext);
                 if path.is_file() {
                     let prompt = Arc::new(Prompt::load(&path).map_err(|e| e.to_string())?);
-                    lock(&self.node.prompts).insert(key, prompt.clone());
+                    if cached {
+                        lock(&self.node.prompts).insert(key, prompt.clone());
+                    }
                     return Ok(prompt);
                 }
             }
@@ -212,6 +217,16 @@ impl NodeServices<'_> {
             "no sound `{name}` in {} (language {language})",
             dir.display()
         ))
+    }
+}
+
+impl Recorder for media::record::Recording {
+    fn silent_for(&self, now: Instant) -> Duration {
+        media::record::Recording::silent_for(self, now)
+    }
+
+    fn finish(self: Box<Self>, ending: media::record::Ending) {
+        media::record::Recording::finish(*self, ending)
     }
 }
 
@@ -242,6 +257,12 @@ impl MediaSession for media::relay::Session {
 
     fn idle_for(&self, now: Instant) -> Duration {
         self.idle_at(now)
+    }
+
+    fn record(&self, spec: &media::record::RecordSpec) -> Result<Box<dyn Recorder>, String> {
+        media::relay::Session::record(self, spec)
+            .map(|r| Box::new(r) as Box<dyn Recorder>)
+            .map_err(|e| e.to_string())
     }
 
     fn report(&self) -> serde_json::Value {

@@ -63,6 +63,19 @@ impl CallAgent<'_> {
                     }
                 }
             }
+            Listen::Record {
+                terminators,
+                operator,
+            } => match Self::record_digit(&mut call, digit, &terminators, operator) {
+                Some(done) => return self.drive(call, done, now),
+                None => {
+                    call.listen = Listen::Record {
+                        terminators,
+                        operator,
+                    };
+                    None
+                }
+            },
             other => {
                 call.listen = other;
                 None

@@ -14,6 +14,7 @@ mod dial;
 mod dialog;
 mod digits;
 mod playback;
+pub(crate) mod record;
 mod session_timer;
 mod setup;
 mod teardown;
@@ -82,8 +83,18 @@ pub trait MediaSession: Send {
     fn stop_playing(&self);
     /// Time since the last media packet from either side.
     fn idle_for(&self, now: Instant) -> Duration;
+    /// Starts recording the sides and file `spec` names.
+    fn record(&self, spec: &media::record::RecordSpec) -> Result<Box<dyn Recorder>, String>;
     /// Per-stream counters for the CDR.
     fn report(&self) -> serde_json::Value;
+}
+
+/// A recording in progress (Record, MixMonitor).
+pub trait Recorder: Send {
+    /// Time since the recorded audio last held voice (or since it started).
+    fn silent_for(&self, now: Instant) -> Duration;
+    /// Stops it; the file is complete (or deleted) on return.
+    fn finish(self: Box<Self>, ending: media::record::Ending);
 }
 
 /// The node as the call agent needs it.

@@ -78,7 +78,7 @@ impl CallAgent<'_> {
 }
 
 /// The G.711 law to play in: the first of PCMU/PCMA the caller offered.
-fn caller_g711(call: &Call) -> u8 {
+pub(super) fn caller_g711(call: &Call) -> u8 {
     call.offer
         .as_ref()
         .and_then(|sdp| {

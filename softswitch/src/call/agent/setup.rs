@@ -157,6 +157,8 @@ impl CallAgent<'_> {
             sdp_version: 1,
             answered_at: None,
             late_ack: None,
+            recording: None,
+            monitors: Vec::new(),
             cdr: CdrDraft {
                 start_ms: self.wall_ms,
                 src: cid_num,
@@ -334,12 +336,31 @@ impl CallAgent<'_> {
                         },
                     }
                 }
+                Action::Record {
+                    file,
+                    silence,
+                    max_duration,
+                    options,
+                } => {
+                    match self.start_record(&mut call, &file, silence, max_duration, &options, now)
+                    {
+                        Some(input) => input,
+                        None => break,
+                    }
+                }
+                Action::MixMonitor { file, options } => {
+                    self.start_mixmonitor(&mut call, &file, &options);
+                    Resume::Done
+                }
+                Action::StopMixMonitor => {
+                    for m in call.monitors.drain(..) {
+                        m.finish(media::record::Ending::Keep);
+                    }
+                    Resume::Done
+                }
                 other => {
                     tracing::warn!(call = %call.uniqueid, action = ?other, "this application needs parts of the media server this build does not include yet");
                     match other {
-                        Action::Record { .. } => Resume::Recorded {
-                            status: "ERROR".into(),
-                        },
                         Action::VoiceMail { .. } => Resume::VoiceMail {
                             status: "FAILED".into(),
                             exit: None,

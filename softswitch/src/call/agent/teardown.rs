@@ -121,6 +121,7 @@ impl CallAgent<'_> {
         call.timers.clear();
         call.dial = None;
         call.cdr.hangup_cause.get_or_insert(cause);
+        call.end_recordings();
         let media = call.relay.take().map(|r| r.report());
         self.write_cdr(call, media);
         tracing::info!(call = %call.uniqueid, cause, "call ended");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use media::relay::Side as RelaySide;
 
-use super::{Admission, CallAgent, MediaSession, Services};
+use super::{Admission, CallAgent, MediaSession, Recorder, Services};
 use crate::call::CallTable;
 use crate::config::Config;
 use crate::registrar::Binding;
@@ -59,6 +59,15 @@ exten => 820,1,Answer()
  same => n,Echo()
  same => n,Set(DB(test/echo)=done)
  same => n,Hangup()
+exten => 830,1,Record(msg%d.wav,2,5,${OPTS})
+ same => n,Set(DB(test/rec)=${RECORD_STATUS}:${RECORDED_FILE})
+ same => n,Hangup()
+exten => 831,1,Set(OPTS=k)
+ same => n,Goto(830,1)
+exten => 840,1,Answer()
+ same => n,MixMonitor(calls/${UNIQUEID}.wav)
+ same => n,Echo()
+ same => n,Hangup()
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -80,6 +89,26 @@ struct MediaLog {
     stops: usize,
     /// The telephone-event payload type the relay listens for.
     dtmf_pt: Option<u8>,
+    /// (file, sides) of every recording started.
+    recordings: Vec<(std::path::PathBuf, [bool; 2])>,
+    /// How each finished recording ended, in order.
+    endings: Vec<media::record::Ending>,
+    /// The caller's voice is heard until this instant (silence afterwards).
+    voice_until: Option<Instant>,
+}
+
+struct FakeRecorder(Arc<Mutex<MediaLog>>);
+
+impl Recorder for FakeRecorder {
+    fn silent_for(&self, now: Instant) -> Duration {
+        match self.0.lock().unwrap().voice_until {
+            Some(t) => now.saturating_duration_since(t),
+            None => Duration::ZERO,
+        }
+    }
+    fn finish(self: Box<Self>, ending: media::record::Ending) {
+        self.0.lock().unwrap().endings.push(ending);
+    }
 }
 
 struct FakeMedia(Arc<Mutex<MediaLog>>);
@@ -119,6 +148,11 @@ impl MediaSession for FakeMedia {
     }
     fn report(&self) -> serde_json::Value {
         serde_json::json!({ "fake": true })
+    }
+    fn record(&self, spec: &media::record::RecordSpec) -> Result<Box<dyn Recorder>, String> {
+        let mut log = self.0.lock().unwrap();
+        log.recordings.push((spec.path.clone(), spec.sides));
+        Ok(Box::new(FakeRecorder(Arc::clone(&self.0))))
     }
 }
 
@@ -1272,4 +1306,110 @@ fn hash_ends_echo_and_the_dialplan_goes_on() {
     digit(&mut net, "d7", '#');
     assert!(!net.node.media.lock().unwrap().echo);
     assert_eq!(db(&net, "echo").as_deref(), Some("done"));
+}
+
+/// Record(msg%d.wav,2,5): the caller hears a beep, the dialplan waits, and `#`
+/// ends it with DTMF; the first free number fills in %d.
+#[test]
+fn record_ends_on_hash_with_the_file_named() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("rec1", "830", true));
+    net.expect(CALLER, "200 INVITE");
+    {
+        let log = net.node.media.lock().unwrap();
+        assert_eq!(log.played, [(2000, 0, false)], "a quarter-second beep");
+        assert_eq!(log.recordings.len(), 1);
+        assert!(log.recordings[0].0.ends_with("recordings/msg0.wav"));
+        assert_eq!(log.recordings[0].1, [true, false], "only the caller");
+    }
+    net.node.media.lock().unwrap().voice_until = Some(net.now + Duration::from_secs(10));
+    net.advance(Duration::from_secs(1));
+    digit(&mut net, "rec1", '5');
+    assert_eq!(db(&net, "rec"), None, "only # ends it");
+    digit(&mut net, "rec1", '#');
+    let rec = db(&net, "rec").unwrap();
+    assert!(
+        rec.starts_with("DTMF:/") && rec.ends_with("recordings/msg0"),
+        "{rec}"
+    );
+    assert_eq!(
+        net.node.media.lock().unwrap().endings,
+        [media::record::Ending::Keep]
+    );
+}
+
+#[test]
+fn record_ends_after_the_silence_limit_and_cuts_it_off() {
+    let mut net = Net::new(60);
+    net.node.media.lock().unwrap().voice_until = Some(net.now + Duration::from_millis(1500));
+    net.deliver(CALLER, invite("rec2", "830", true));
+    // Voice until 1.5 s, then 2 s of silence: over by 3.5 s (polled every 200 ms).
+    net.advance(Duration::from_millis(3300));
+    assert_eq!(db(&net, "rec"), None);
+    net.advance(Duration::from_millis(400));
+    assert!(db(&net, "rec").unwrap().starts_with("SILENCE:"));
+    assert_eq!(
+        net.node.media.lock().unwrap().endings,
+        [media::record::Ending::TrimSilence]
+    );
+}
+
+#[test]
+fn record_stops_at_its_time_limit() {
+    let mut net = Net::new(60);
+    net.node.media.lock().unwrap().voice_until = Some(net.now + Duration::from_secs(60));
+    net.deliver(CALLER, invite("rec3", "830", true));
+    net.advance(Duration::from_millis(4900));
+    assert_eq!(db(&net, "rec"), None);
+    net.advance(Duration::from_millis(200));
+    assert!(db(&net, "rec").unwrap().starts_with("TIMEOUT:"));
+    assert_eq!(
+        net.node.media.lock().unwrap().endings,
+        [media::record::Ending::Keep]
+    );
+}
+
+/// A hangup during Record loses the recording, as in Asterisk, unless `k`.
+#[test]
+fn a_hangup_discards_the_recording_unless_k() {
+    for (call_id, exten, ending) in [
+        ("rec4", "830", media::record::Ending::Discard),
+        ("rec5", "831", media::record::Ending::Keep),
+    ] {
+        let mut net = Net::new(60);
+        net.node.media.lock().unwrap().voice_until = Some(net.now + Duration::from_secs(60));
+        net.deliver(CALLER, invite(call_id, exten, true));
+        let ok = net.expect(CALLER, "200 INVITE");
+        let tag = to_tag(&ok);
+        net.deliver(CALLER, caller_request("ACK", call_id, &tag, 1, ""));
+        net.advance(Duration::from_secs(1));
+        net.deliver(CALLER, caller_request("BYE", call_id, &tag, 2, ""));
+        net.expect(CALLER, "200 BYE");
+        assert_eq!(net.node.media.lock().unwrap().endings, [ending], "{exten}");
+        assert_eq!(net.cdrs().len(), 1);
+    }
+}
+
+/// MixMonitor records both directions in the background and completes the file
+/// when the call ends.
+#[test]
+fn mixmonitor_records_both_sides_until_the_call_ends() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("mm1", "840", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "mm1", &tag, 1, ""));
+    {
+        let log = net.node.media.lock().unwrap();
+        assert_eq!(log.recordings.len(), 1);
+        assert_eq!(log.recordings[0].1, [true, true]);
+        assert!(log.echo, "the dialplan went on to Echo()");
+        assert!(log.endings.is_empty());
+    }
+    net.deliver(CALLER, caller_request("BYE", "mm1", &tag, 2, ""));
+    net.expect(CALLER, "200 BYE");
+    assert_eq!(
+        net.node.media.lock().unwrap().endings,
+        [media::record::Ending::Keep]
+    );
 }

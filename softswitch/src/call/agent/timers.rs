@@ -54,8 +54,15 @@ impl CallAgent<'_> {
                     return Some(self.hang_up_both(call, "no_ack", now));
                 }
             }
+            Timer::RecordSilence => return Self::record_silence_check(call, now),
             Timer::Resume => {
                 if call.waiting {
+                    if let Some(r) = call.recording.take() {
+                        // Record's time limit.
+                        r.recorder.finish(media::record::Ending::Keep);
+                        call.disarm(Timer::RecordSilence);
+                        call.listen = Listen::Ignore;
+                    }
                     call.waiting = false;
                     return Some(call.on_wake.take().unwrap_or(Resume::Done));
                 }
