@@ -8,3 +8,4 @@ pub mod registrar;
 pub mod runtime;
 pub mod sip;
 pub mod store;
+pub mod voicemail;

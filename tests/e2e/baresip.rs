@@ -490,3 +490,136 @@ fn mixmonitor_records_both_phones_of_a_call() {
         bob.0.log()
     );
 }
+
+/// The shipped prompts (etc/sounds), for tests that run the real voicemail menus.
+fn shipped_sounds() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/sounds");
+    dir.canonicalize().unwrap().display().to_string()
+}
+
+/// The next NOTIFY on `phone`, answered with 200; its body.
+fn next_notify(phone: &softswitch_e2e::net::UdpClient, to: std::net::SocketAddr) -> Option<String> {
+    use softswitch_e2e::net::headers;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while let Some(msg) = phone.recv(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if !msg.starts_with("NOTIFY ") {
+            continue;
+        }
+        let mut ok = String::from("SIP/2.0 200 OK\r\n");
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            for v in headers(&msg, name) {
+                ok.push_str(&format!("{name}: {v}\r\n"));
+            }
+        }
+        ok.push_str("Content-Length: 0\r\n\r\n");
+        phone.send(to, ok.as_bytes());
+        return Some(msg.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
+    }
+    None
+}
+
+/// A message left with VoiceMail() reaches the mailbox: the owner's subscribed
+/// phone is told (NOTIFY message-summary, RFC 3842), and VoiceMailMain plays the
+/// caller's words back to the owner after the PIN; then the phone is told again.
+#[test]
+fn a_voicemail_is_left_signalled_and_listened_to() {
+    use softswitch_e2e::audio::tone_fraction;
+    use softswitch_e2e::net::{UdpClient, headers, status_of};
+    use softswitch_e2e::raw::authorization;
+    let net = TestNet::new();
+    let plan = "[internal]\n\
+        exten => 1002,1,VoiceMail(1002@default,us)\n same => n,Hangup()\n\
+        exten => *97,1,VoiceMailMain(1002@default)\n same => n,Hangup()\n";
+    let extra = format!(
+        "[media]\nsounds = \"{}\"\n\n[[mailbox]]\nmailbox = \"1002\"\npin = \"4242\"\n",
+        shipped_sounds()
+    );
+    let sw = switch_with_sounds(&net, plan, &extra, &[]);
+    let switch: std::net::SocketAddr = (net.switch_ip(), 5060).into();
+
+    // Bob's desk phone subscribes to his mailbox's message-waiting state.
+    let desk = UdpClient::bind((net.ip(51), 0).into());
+    let subscribe = |auth: &str, cseq: u32| {
+        format!(
+            "SUBSCRIBE sip:1002@pbx.test SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKmwi{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:1002@pbx.test>;tag=desk\r\nTo: <sip:1002@pbx.test>\r\n\
+             Call-ID: mwi-desk@test\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:1002@{local}>\r\n\
+             Event: message-summary\r\nAccept: application/simple-message-summary\r\nExpires: 600\r\n\
+             {auth}Content-Length: 0\r\n\r\n",
+            local = desk.local()
+        )
+    };
+    let challenge = desk
+        .request(switch, &subscribe("", 1), Duration::from_secs(5))
+        .expect("an answer to SUBSCRIBE");
+    assert_eq!(status_of(&challenge), Some(401), "{challenge}");
+    let www = headers(&challenge, "WWW-Authenticate")
+        .into_iter()
+        .find(|c| c.contains("MD5"))
+        .unwrap()
+        .to_string();
+    let auth = authorization(
+        "1002",
+        "sip:1002@pbx.test",
+        "SUBSCRIBE",
+        &www,
+        "secret1002",
+        1,
+    );
+    desk.send(switch, subscribe(&auth, 2).as_bytes());
+    let first = next_notify(&desk, switch).expect("a NOTIFY right after the SUBSCRIBE");
+    assert!(first.contains("Messages-Waiting: no"), "{first}");
+
+    // Alice leaves about three seconds of her 440 Hz tone after the beep.
+    let alice = tone_phone(&net, &sw, 52, "1001", ((23200, 23299), 8), 440.0, false);
+    alice
+        .phone
+        .command("dial", &format!("sip:1002@{}:5060", net.switch_ip()));
+    established(&sw, &alice.phone);
+    assert!(
+        softswitch_e2e::process::wait_until(Duration::from_secs(15), || sw
+            .log()
+            .contains("voicemail: recording a message")),
+        "no recording started\n{}",
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    alice.phone.command("hangup", "");
+    let told = next_notify(&desk, switch).expect("a NOTIFY when the message arrives");
+    assert!(told.contains("Messages-Waiting: yes"), "{told}");
+    assert!(told.contains("Voice-Message: 1/0"), "{told}");
+    let txt = std::fs::read_to_string(
+        sw.dir
+            .path()
+            .join("voicemail/default/1002/INBOX/msg0000.txt"),
+    )
+    .expect("the message's metadata");
+    assert!(txt.contains("callerid=") && txt.contains("1001"), "{txt}");
+
+    // Bob calls his mailbox, enters his PIN, and listens (1).
+    let bob = tone_phone(&net, &sw, 53, "1002", ((23300, 23399), 9), 1000.0, true);
+    bob.phone
+        .command("dial", &format!("sip:*97@{}:5060", net.switch_ip()));
+    established(&sw, &bob.phone);
+    std::thread::sleep(Duration::from_millis(1500));
+    for d in ["4", "2", "4", "2", "#"] {
+        bob.phone.command("sndcode", d);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    // "You have one new messages", then the main menu: 1 listens.
+    std::thread::sleep(Duration::from_secs(4));
+    bob.phone.command("sndcode", "1");
+    std::thread::sleep(Duration::from_secs(7));
+    bob.phone.command("hangup", "");
+    let (rate, heard) = heard_after_the_call(&sw, &bob.phone);
+    let message = tone_fraction(&heard, rate, 440.0) * heard.len() as f64 / f64::from(rate);
+    assert!(
+        message >= 2.0,
+        "bob heard alice's message for {message:.1} s\n{}",
+        sw.log()
+    );
+    let heard_now = next_notify(&desk, switch).expect("a NOTIFY once the message was heard");
+    assert!(heard_now.contains("Messages-Waiting: no"), "{heard_now}");
+    assert!(heard_now.contains("Voice-Message: 0/1"), "{heard_now}");
+}

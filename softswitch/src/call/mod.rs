@@ -183,6 +183,9 @@ pub enum Listen {
         max: Option<u32>,
         timeout: std::time::Duration,
     },
+    /// A voicemail application's prompt: a digit in `cut` stops it and goes to
+    /// the application.
+    App { cut: &'static str },
     /// Record(): one of `terminators` ends it (status DTMF), and `0` too when
     /// `operator` (status OPERATOR).
     Record { terminators: String, operator: bool },
@@ -246,6 +249,9 @@ pub struct Call {
     pub recording: Option<agent::record::ForegroundRecord>,
     /// `MixMonitor()` recordings, running until the call ends.
     pub monitors: Vec<Box<dyn agent::Recorder>>,
+    /// VoiceMail or VoiceMailMain in progress: it gets the inputs the dialplan
+    /// would have.
+    pub app: Option<agent::voicemail::AppRun>,
 }
 
 /// What the CDR needs, gathered as the call goes.
@@ -574,6 +580,7 @@ mod tests {
             late_ack: None,
             recording: None,
             monitors: Vec::new(),
+            app: None,
         }
     }
 

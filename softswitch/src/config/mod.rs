@@ -55,6 +55,10 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default, rename = "endpoint")]
     pub endpoints: Vec<EndpointConfig>,
+    #[serde(default)]
+    pub voicemail: VoicemailConfig,
+    #[serde(default, rename = "mailbox")]
+    pub mailboxes: Vec<MailboxConfig>,
     /// The directory of the config file; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -447,6 +451,82 @@ pub struct EndpointConfig {
     /// Overrides `[registrar] max_contacts` for this endpoint.
     #[serde(default)]
     pub max_contacts: Option<usize>,
+    /// Mailboxes (`1001@default`) whose message-waiting state this phone is told
+    /// of. When absent, the mailbox of the endpoint's own name in `default`, if
+    /// one is configured.
+    #[serde(default)]
+    pub mailboxes: Option<Vec<String>>,
+}
+
+/// `[voicemail]`: where messages live and how long they may be.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoicemailConfig {
+    /// Messages: `spool/<context>/<mailbox>/INBOX/msg0000.wav` with a `.txt` of
+    /// metadata beside it, the layout Asterisk uses.
+    #[serde(default = "default_spool")]
+    pub spool: PathBuf,
+    /// Longest message, in seconds.
+    #[serde(default = "default_max_voicemail")]
+    pub max_message: u64,
+    /// Shorter messages (a caller who hangs up at the beep) are not kept, in seconds.
+    #[serde(default = "default_min_message")]
+    pub min_message: f64,
+    /// Silence that ends a message, in seconds.
+    #[serde(default = "default_max_silence")]
+    pub max_silence: u64,
+    /// Messages a mailbox holds (new and old) before callers hear it is full.
+    #[serde(default = "default_max_messages")]
+    pub max_messages: usize,
+    /// Send message-waiting NOTIFYs to phones that did not SUBSCRIBE (most phones
+    /// expect them unsolicited).
+    #[serde(default = "default_true")]
+    pub unsolicited_mwi: bool,
+}
+
+fn default_spool() -> PathBuf {
+    "voicemail".into()
+}
+fn default_max_voicemail() -> u64 {
+    180
+}
+fn default_min_message() -> f64 {
+    1.0
+}
+fn default_max_silence() -> u64 {
+    5
+}
+fn default_max_messages() -> usize {
+    100
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for VoicemailConfig {
+    fn default() -> Self {
+        VoicemailConfig {
+            spool: default_spool(),
+            max_message: default_max_voicemail(),
+            min_message: default_min_message(),
+            max_silence: default_max_silence(),
+            max_messages: default_max_messages(),
+            unsolicited_mwi: true,
+        }
+    }
+}
+
+/// One `[[mailbox]]`, as a line of Asterisk's voicemail.conf.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxConfig {
+    /// `1001` (in context `default`) or `1001@sales`.
+    pub mailbox: Spanned<String>,
+    /// Digits the owner enters in VoiceMailMain; empty for none.
+    #[serde(default)]
+    pub pin: String,
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 fn default_context() -> String {
@@ -507,6 +587,31 @@ impl Config {
                 return Err(located(
                     Some(ep.name.span()),
                     format!("endpoint `{name}` is defined twice"),
+                ));
+            }
+        }
+        let mut boxes = HashSet::new();
+        for mb in &config.mailboxes {
+            let id = crate::voicemail::MailboxId::parse(mb.mailbox.get_ref());
+            let Some(id) = id else {
+                return Err(located(
+                    Some(mb.mailbox.span()),
+                    format!(
+                        "mailbox `{}` must be NUMBER or NUMBER@CONTEXT (letters, digits, -_.)",
+                        mb.mailbox.get_ref()
+                    ),
+                ));
+            };
+            if !boxes.insert(id.to_string()) {
+                return Err(located(
+                    Some(mb.mailbox.span()),
+                    format!("mailbox `{id}` is defined twice"),
+                ));
+            }
+            if !mb.pin.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(located(
+                    Some(mb.mailbox.span()),
+                    format!("mailbox `{id}`: pin must be digits"),
                 ));
             }
         }
@@ -591,6 +696,39 @@ impl Config {
     /// The address the media relay binds and announces.
     pub fn rtp_address(&self) -> IpAddr {
         self.rtp.address.unwrap_or(self.sip.listen[0].addr.ip())
+    }
+
+    /// The mailbox `id` names, if configured.
+    pub fn mailbox(&self, id: &crate::voicemail::MailboxId) -> Option<&MailboxConfig> {
+        self.mailboxes
+            .iter()
+            .find(|m| crate::voicemail::MailboxId::parse(m.mailbox.get_ref()).as_ref() == Some(id))
+    }
+
+    /// The mailboxes whose message-waiting state endpoint `name` is told of.
+    pub fn mailboxes_of(&self, name: &str) -> Vec<crate::voicemail::MailboxId> {
+        let Some(ep) = self.endpoints.iter().find(|e| e.name.get_ref() == name) else {
+            return Vec::new();
+        };
+        match &ep.mailboxes {
+            Some(list) => list
+                .iter()
+                .filter_map(|m| crate::voicemail::MailboxId::parse(m))
+                .collect(),
+            None => crate::voicemail::MailboxId::parse(name)
+                .filter(|id| self.mailbox(id).is_some())
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The endpoints told of `id`'s messages.
+    pub fn endpoints_of_mailbox(&self, id: &crate::voicemail::MailboxId) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .map(|e| e.name.get_ref().clone())
+            .filter(|n| self.mailboxes_of(n).contains(id))
+            .collect()
     }
 
     /// Resolves a path from the config file against the file's directory.
@@ -717,6 +855,43 @@ mod tests {
             msg,
             "etc/softswitch.toml:7:8: endpoint `1001` is defined twice"
         );
+    }
+
+    #[test]
+    fn mailboxes_are_checked_and_reach_their_phones() {
+        let base = "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n\
+                    [[endpoint]]\nname = \"1001\"\npassword = \"a\"\n\
+                    [[endpoint]]\nname = \"1002\"\npassword = \"a\"\nmailboxes = [\"1001\", \"9@sales\"]\n";
+        let bad = format!("{base}[[mailbox]]\nmailbox = \"../1001\"\n");
+        let msg = parse(&bad).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("etc/softswitch.toml:11:11: mailbox `../1001` must be"),
+            "{msg}"
+        );
+        let twice = format!(
+            "{base}[[mailbox]]\nmailbox = \"1001\"\n[[mailbox]]\nmailbox = \"1001@default\"\n"
+        );
+        let msg = parse(&twice).unwrap_err().to_string();
+        assert!(
+            msg.ends_with("mailbox `1001@default` is defined twice"),
+            "{msg}"
+        );
+        let pin = format!("{base}[[mailbox]]\nmailbox = \"1001\"\npin = \"12a\"\n");
+        assert!(
+            parse(&pin)
+                .unwrap_err()
+                .to_string()
+                .contains("pin must be digits")
+        );
+
+        let ok = parse(&format!(
+            "{base}[[mailbox]]\nmailbox = \"1001\"\npin = \"1234\"\n"
+        ))
+        .unwrap();
+        let id = crate::voicemail::MailboxId::parse("1001").unwrap();
+        assert_eq!(ok.mailbox(&id).unwrap().pin, "1234");
+        // 1001 watches its own box by default; 1002 lists it explicitly.
+        assert_eq!(ok.endpoints_of_mailbox(&id), ["1001", "1002"]);
     }
 
     #[test]

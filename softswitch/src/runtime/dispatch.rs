@@ -116,6 +116,7 @@ impl Node {
                 .is_some();
         match method {
             Method::Register => self.on_register(idx, st, key, &msg, &heads, source, now),
+            Method::Subscribe => self.on_subscribe(st, key, &msg, source, now),
             Method::Options => {
                 let headers = [
                     ("Allow", ALLOW.to_owned()),

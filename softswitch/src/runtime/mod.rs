@@ -3,6 +3,7 @@
 //! transaction layer to the dispatcher. The only module that reads the clock.
 
 mod dispatch;
+mod mwi;
 mod services;
 mod shard;
 
@@ -59,6 +60,10 @@ pub struct Node {
     call_seq: std::sync::atomic::AtomicU64,
     /// DTMF the relay heard: (shard, caller's Call-ID, digit), for the digit task.
     digits: tokio::sync::mpsc::UnboundedSender<(usize, String, char)>,
+    /// Message-waiting subscriptions (SUBSCRIBE to message-summary).
+    mwi: std::sync::Mutex<crate::voicemail::mwi::Subscriptions>,
+    /// Mailboxes whose messages changed, for the NOTIFY task.
+    mailbox_changes: tokio::sync::mpsc::UnboundedSender<crate::voicemail::MailboxId>,
     /// Sound files read so far, by `language/name`; prompts change only with a deploy.
     prompts: std::sync::Mutex<std::collections::HashMap<String, Arc<media::prompt::Prompt>>>,
 }
@@ -136,6 +141,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let timers = TimerConfig::default();
     let writer = Writer::spawn(store.clone(), config.node.name.clone());
     let (digits, digits_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (mailbox_changes, mailbox_rx) = tokio::sync::mpsc::unbounded_channel();
     let connections = Arc::new(Connections::default());
     let globals = dialplan::Globals::from_plan(&plan);
     let node = Arc::new(Node {
@@ -157,6 +163,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         call_seq: std::sync::atomic::AtomicU64::new(1),
         prompts: Default::default(),
         digits,
+        mwi: Default::default(),
+        mailbox_changes,
         config,
     });
 
@@ -183,6 +191,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     tokio::spawn(sweep_loop(node.clone()));
     tokio::spawn(digit_loop(node.clone(), digits_rx));
+    tokio::spawn(mailbox_loop(node.clone(), mailbox_rx));
     tracing::info!(
         node = %node.config.node.name,
         listening = %listening.join(", "),
@@ -388,6 +397,17 @@ async fn digit_loop(
     }
 }
 
+/// Mailboxes whose messages changed: NOTIFYs to their phones, off the call's
+/// shard (the spool is read and other shards' locks are taken).
+async fn mailbox_loop(
+    node: Arc<Node>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::voicemail::MailboxId>,
+) {
+    while let Some(mailbox) = rx.recv().await {
+        node.mailbox_changed(&mailbox);
+    }
+}
+
 /// Expired registrations, old nonce-counts and quiet guard records, every few seconds.
 async fn sweep_loop(node: Arc<Node>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -403,6 +423,13 @@ async fn sweep_loop(node: Arc<Node>) {
             tracing::warn!(error = %e, "could not delete expired registrations");
         }
         node.registrar.guard.sweep(Instant::now());
+        node.sweep_subscriptions(wall);
         node.registrar.auth.sweep(wall);
     }
+}
+
+/// Locks a Mutex of plain data, ignoring poison: a panic elsewhere leaves no
+/// half-written value behind in what these guard.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use media::prompt::Prompt;
 use media::relay::Side as RelaySide;
 
+use super::lock;
 use crate::call::agent::{Admission, CallAgent, MediaSession, Recorder, Services};
 use crate::config::Config;
 use crate::registrar::{AuthOutcome, Binding};
@@ -153,6 +154,10 @@ impl Services for NodeServices<'_> {
             .map(|n| self.load_prompt(n, language))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(Prompt::concat(parts.iter().map(|p| p.as_ref()))))
+    }
+
+    fn mailbox_changed(&self, mailbox: &crate::voicemail::MailboxId) {
+        let _ = self.node.mailbox_changes.send(mailbox.clone());
     }
 
     fn write_cdr(&self, cdr: Cdr) {
@@ -303,8 +308,4 @@ impl Node {
         };
         f(&mut agent)
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

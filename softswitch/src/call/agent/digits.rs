@@ -63,6 +63,10 @@ impl CallAgent<'_> {
                     }
                 }
             }
+            Listen::App { cut } if cut.contains(digit) => {
+                call.unpark();
+                Some(Resume::Digit(digit))
+            }
             Listen::Record {
                 terminators,
                 operator,

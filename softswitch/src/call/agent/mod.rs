@@ -19,6 +19,7 @@ mod session_timer;
 mod setup;
 mod teardown;
 mod timers;
+pub(crate) mod voicemail;
 
 #[cfg(test)]
 mod tests;
@@ -113,6 +114,9 @@ pub trait Services {
     fn next_seq(&self) -> u64;
     /// A fresh Call-ID for an outbound leg that lands on the same shard as the call.
     fn leg_call_id(&self) -> String;
+    /// Messages of `mailbox` changed (left, heard, deleted): tell its phones
+    /// (message-waiting NOTIFY); must not block.
+    fn mailbox_changed(&self, mailbox: &crate::voicemail::MailboxId);
     /// Stores a finished call's record; must not block.
     fn write_cdr(&self, cdr: Cdr);
     /// Where the relay reports the digits of the call whose caller's Call-ID is

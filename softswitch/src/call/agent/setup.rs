@@ -159,6 +159,7 @@ impl CallAgent<'_> {
             late_ack: None,
             recording: None,
             monitors: Vec::new(),
+            app: None,
             cdr: CdrDraft {
                 start_ms: self.wall_ms,
                 src: cid_num,
@@ -176,6 +177,15 @@ impl CallAgent<'_> {
     /// Runs the dialplan until it needs the outside world, then puts the call back.
     pub(super) fn drive(&mut self, mut call: Call, input: Resume, now: Instant) {
         let mut input = input;
+        if call.app.is_some() {
+            match self.app_input(&mut call, input, now) {
+                Some(outcome) => input = outcome,
+                None => {
+                    self.calls.put(call);
+                    return;
+                }
+            }
+        }
         loop {
             // A digit acts only on the action that listens for it.
             call.listen = Listen::Ignore;
@@ -358,13 +368,21 @@ impl CallAgent<'_> {
                     }
                     Resume::Done
                 }
+                Action::VoiceMail { mailboxes, options } => {
+                    match self.start_voicemail(&mut call, &mailboxes, &options, now) {
+                        Some(outcome) => outcome,
+                        None => break,
+                    }
+                }
+                Action::VoiceMailMain { mailbox, options } => {
+                    match self.start_voicemail_main(&mut call, mailbox.as_deref(), &options, now) {
+                        Some(outcome) => outcome,
+                        None => break,
+                    }
+                }
                 other => {
                     tracing::warn!(call = %call.uniqueid, action = ?other, "this application needs parts of the media server this build does not include yet");
                     match other {
-                        Action::VoiceMail { .. } => Resume::VoiceMail {
-                            status: "FAILED".into(),
-                            exit: None,
-                        },
                         Action::ConfBridge { .. } => Resume::ConfBridge {
                             result: "FAILED".into(),
                         },

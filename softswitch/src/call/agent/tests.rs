@@ -68,6 +68,12 @@ exten => 840,1,Answer()
  same => n,MixMonitor(calls/${UNIQUEID}.wav)
  same => n,Echo()
  same => n,Hangup()
+exten => 850,1,VoiceMail(1002@default,u)
+ same => n,Set(DB(test/vm)=${VMSTATUS})
+ same => n,Hangup()
+exten => 851,1,VoiceMailMain(1002@default)
+ same => n,Set(DB(test/vmm)=done)
+ same => n,Hangup()
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -95,9 +101,12 @@ struct MediaLog {
     endings: Vec<media::record::Ending>,
     /// The caller's voice is heard until this instant (silence afterwards).
     voice_until: Option<Instant>,
+    /// Finished recordings leave a WAV file of this many seconds where they were
+    /// asked to (voicemail tests, whose spool is a temporary directory).
+    write_seconds: Option<f64>,
 }
 
-struct FakeRecorder(Arc<Mutex<MediaLog>>);
+struct FakeRecorder(Arc<Mutex<MediaLog>>, std::path::PathBuf);
 
 impl Recorder for FakeRecorder {
     fn silent_for(&self, now: Instant) -> Duration {
@@ -107,7 +116,14 @@ impl Recorder for FakeRecorder {
         }
     }
     fn finish(self: Box<Self>, ending: media::record::Ending) {
-        self.0.lock().unwrap().endings.push(ending);
+        let mut log = self.0.lock().unwrap();
+        log.endings.push(ending);
+        if let Some(seconds) = log.write_seconds
+            && ending != media::record::Ending::Discard
+        {
+            let bytes = vec![0u8; 44 + (seconds * 16_000.0) as usize];
+            std::fs::write(&self.1, bytes).unwrap();
+        }
     }
 }
 
@@ -152,7 +168,10 @@ impl MediaSession for FakeMedia {
     fn record(&self, spec: &media::record::RecordSpec) -> Result<Box<dyn Recorder>, String> {
         let mut log = self.0.lock().unwrap();
         log.recordings.push((spec.path.clone(), spec.sides));
-        Ok(Box::new(FakeRecorder(Arc::clone(&self.0))))
+        Ok(Box::new(FakeRecorder(
+            Arc::clone(&self.0),
+            spec.path.clone(),
+        )))
     }
 }
 
@@ -165,6 +184,8 @@ struct FakeNode {
     media: Arc<Mutex<MediaLog>>,
     seq: Cell<u64>,
     cdrs: RefCell<Vec<Cdr>>,
+    /// Mailboxes the agent said changed.
+    changed: RefCell<Vec<String>>,
 }
 
 struct Env<'a> {
@@ -236,6 +257,9 @@ impl Services for FakeNode {
     fn write_cdr(&self, cdr: Cdr) {
         self.cdrs.borrow_mut().push(cdr);
     }
+    fn mailbox_changed(&self, mailbox: &crate::voicemail::MailboxId) {
+        self.changed.borrow_mut().push(mailbox.to_string());
+    }
     fn digit_sink(&self, _: &str) -> media::relay::DigitSink {
         // Tests hand digits to the agent themselves.
         Arc::new(|_, _| {})
@@ -251,6 +275,8 @@ impl Services for FakeNode {
             let len = match n.as_str() {
                 "hello-world" => 12_000,
                 d if d.starts_with("digits/") => 4_000,
+                // Voicemail prompts and messages (absolute paths): a second each.
+                v if v.starts_with("vm-") || v == "goodbye" || v.starts_with('/') => 8_000,
                 other => return Err(format!("no sound `{other}`")),
             };
             samples.extend(std::iter::repeat_n(0i16, len));
@@ -290,13 +316,17 @@ struct Net {
 
 impl Net {
     fn new(media_timeout: u64) -> Net {
+        Net::with_config(media_timeout, "")
+    }
+
+    fn with_config(media_timeout: u64, extra: &str) -> Net {
         let toml = format!(
             "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomain = \"pbx.test\"\n\
              [rtp]\nmedia_timeout = {media_timeout}\n\
              [[endpoint]]\nname = \"1001\"\npassword = \"x\"\ncontext = \"internal\"\n\
              callerid = \"Alice <1001>\"\n\
              [[endpoint]]\nname = \"1002\"\npassword = \"x\"\ncontext = \"internal\"\n\
-             [[endpoint]]\nname = \"1003\"\npassword = \"x\"\ncontext = \"internal\"\n"
+             [[endpoint]]\nname = \"1003\"\npassword = \"x\"\ncontext = \"internal\"\n{extra}"
         );
         let config = Config::parse(&toml, Path::new("test.toml")).unwrap();
         let plan = dialplan::Dialplan::load_str("t.conf", PLAN, ".".as_ref())
@@ -318,6 +348,7 @@ impl Net {
                 media: Default::default(),
                 seq: Cell::new(0),
                 cdrs: Default::default(),
+                changed: Default::default(),
             },
             layer: TransactionLayer::new(TimerConfig::default()),
             calls: CallTable::default(),
@@ -1412,4 +1443,122 @@ fn mixmonitor_records_both_sides_until_the_call_ends() {
         net.node.media.lock().unwrap().endings,
         [media::record::Ending::Keep]
     );
+}
+
+/// A voicemail spool in a temporary directory and mailbox 1002 (PIN 4242).
+fn voicemail_net(spool: &Path) -> Net {
+    let net = Net::with_config(
+        60,
+        &format!(
+            "[voicemail]\nspool = \"{}\"\nmax_silence = 3\n\
+             [[mailbox]]\nmailbox = \"1002@default\"\npin = \"4242\"\n",
+            spool.display()
+        ),
+    );
+    net.node.media.lock().unwrap().write_seconds = Some(2.0);
+    net
+}
+
+/// VoiceMail(1002@default,u): the unavailable greeting, a beep, the message until
+/// silence, "saved", and the mailbox's phones are told.
+#[test]
+fn voicemail_takes_a_message_after_the_greeting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = voicemail_net(dir.path());
+    net.deliver(CALLER, invite("vm1", "850", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    net.deliver(CALLER, caller_request("ACK", "vm1", &to_tag(&ok), 1, ""));
+    // vm-theperson (1 s), 1-0-0-2 (4 x 0.5 s), vm-isunavail (1 s), vm-intro (1 s).
+    assert_eq!(net.node.media.lock().unwrap().played.len(), 1);
+    assert_eq!(net.node.media.lock().unwrap().played[0].0, 40_000);
+    net.node.media.lock().unwrap().voice_until = Some(net.now + Duration::from_secs(8));
+    net.advance(Duration::from_millis(4900));
+    assert!(net.node.media.lock().unwrap().recordings.is_empty());
+    net.advance(Duration::from_millis(200));
+    {
+        let log = net.node.media.lock().unwrap();
+        assert_eq!(log.recordings.len(), 1);
+        assert!(
+            log.recordings[0]
+                .0
+                .ends_with("default/1002/INBOX/msg0000.wav")
+        );
+        assert_eq!(log.played[1], (2000, 0, false), "the beep");
+    }
+    // Voice until 8 s, then 3 s of silence end the message.
+    net.advance(Duration::from_millis(5800));
+    assert!(net.node.media.lock().unwrap().endings.is_empty());
+    net.advance(Duration::from_millis(400));
+    assert_eq!(
+        net.node.media.lock().unwrap().endings,
+        [media::record::Ending::TrimSilence]
+    );
+    assert_eq!(*net.node.changed.borrow(), ["1002@default"]);
+    // "vm-msgsaved" and "goodbye", then the dialplan goes on.
+    net.advance(Duration::from_millis(2100));
+    assert_eq!(db(&net, "vm").as_deref(), Some("SUCCESS"));
+    let spool = crate::voicemail::Spool::new(dir.path());
+    let inbox = spool.list(
+        &crate::voicemail::MailboxId::parse("1002").unwrap(),
+        crate::voicemail::spool::INBOX,
+    );
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].meta.duration, 2);
+    assert_eq!(inbox[0].meta.callerid, "\"Alice\" <1001>");
+}
+
+/// Hanging up while leaving the message keeps it, as callers expect.
+#[test]
+fn hanging_up_ends_the_voicemail_and_keeps_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = voicemail_net(dir.path());
+    net.node.media.lock().unwrap().voice_until = Some(net.now + Duration::from_secs(60));
+    net.deliver(CALLER, invite("vm2", "850", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "vm2", &tag, 1, ""));
+    net.advance(Duration::from_secs(8));
+    net.deliver(CALLER, caller_request("BYE", "vm2", &tag, 2, ""));
+    net.expect(CALLER, "200 BYE");
+    assert_eq!(
+        net.node.media.lock().unwrap().endings,
+        [media::record::Ending::Keep]
+    );
+    assert_eq!(*net.node.changed.borrow(), ["1002@default"]);
+    let spool = crate::voicemail::Spool::new(dir.path());
+    assert_eq!(
+        spool.counts(&crate::voicemail::MailboxId::parse("1002").unwrap()),
+        (1, 0)
+    );
+    assert_eq!(net.cdrs().len(), 1);
+}
+
+/// VoiceMailMain: the PIN, the count, `1` plays the message (now old), `#` leaves.
+#[test]
+fn voicemail_main_logs_in_and_plays_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = crate::voicemail::Spool::new(dir.path());
+    let id = crate::voicemail::MailboxId::parse("1002").unwrap();
+    let path = spool.next_message(&id).unwrap();
+    std::fs::write(&path, vec![0u8; 44 + 16_000]).unwrap();
+    spool
+        .save_meta(&id, &path, &crate::voicemail::spool::Meta::default())
+        .unwrap();
+    let mut net = voicemail_net(dir.path());
+    net.deliver(CALLER, invite("vm3", "851", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    net.deliver(CALLER, caller_request("ACK", "vm3", &to_tag(&ok), 1, ""));
+    net.advance(Duration::from_millis(500));
+    for k in "4242#".chars() {
+        digit(&mut net, "vm3", k);
+    }
+    // "You have" "one" "new messages": 2.5 s; then the main menu.
+    net.advance(Duration::from_millis(3000));
+    digit(&mut net, "vm3", '1');
+    assert_eq!(spool.counts(&id), (0, 1), "heard: moved to Old");
+    assert_eq!(*net.node.changed.borrow(), ["1002@default"]);
+    net.advance(Duration::from_millis(2500));
+    digit(&mut net, "vm3", '#');
+    net.advance(Duration::from_millis(1100));
+    assert_eq!(db(&net, "vmm").as_deref(), Some("done"));
 }
