@@ -9,6 +9,7 @@
 //! - [`rtp`] is the little of the RTP/RTCP wire format the relay needs.
 //! - [`prompt`] reads sound files for the media applications and [`g711`] encodes
 //!   them for the call; [`relay::Session::play`] sends them to a phone.
+//! - [`conference`] mixes rooms of callers ([`relay::Session::join`]).
 //! - [`record`] writes one or both directions of a call to a sound file
 //!   ([`relay::Session::record`]).
 //!
@@ -17,6 +18,7 @@
 //! address, send [`sdp::Sdp::rewrite`] with [`relay::Session::local_rtp`] of the
 //! receiving side, and drop the session when the call ends.
 
+pub mod conference;
 pub mod g711;
 pub mod prompt;
 pub mod record;

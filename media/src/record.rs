@@ -148,31 +148,34 @@ pub(crate) struct Frame {
 }
 
 /// The relay task's end of a recording.
-pub(crate) struct Tap {
+pub(crate) struct RecordTap {
     tx: SyncSender<Msg>,
     sides: [bool; 2],
     started: Instant,
     state: Arc<State>,
 }
 
-impl std::fmt::Debug for Tap {
+impl std::fmt::Debug for RecordTap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tap").field("sides", &self.sides).finish()
+        f.debug_struct("RecordTap")
+            .field("sides", &self.sides)
+            .finish()
     }
 }
 
-impl Tap {
+impl crate::relay::Tap for RecordTap {
     /// Queues the G.711 payload of one RTP packet from `side`; anything else is
-    /// not recorded. Never blocks: a full queue drops the frame.
-    pub(crate) fn push(
+    /// not recorded. Never blocks: a full queue drops the frame. The packet still
+    /// goes on to the other side.
+    fn push(
         &self,
         side: usize,
         header: &crate::rtp::RtpHeader,
         packet: &[u8],
         now: Instant,
-    ) {
+    ) -> bool {
         if !self.sides[side] || (header.payload_type != 0 && header.payload_type != 8) {
-            return;
+            return false;
         }
         let arrival = u64::try_from(now.saturating_duration_since(self.started).as_nanos())
             .unwrap_or(u64::MAX);
@@ -194,6 +197,7 @@ impl Tap {
                 self.state.dropped.fetch_add(1, Relaxed);
             }
         }
+        false
     }
 }
 
@@ -233,7 +237,7 @@ impl Recording {
         spec: &RecordSpec,
         id: u64,
         detach: Box<dyn FnOnce(u64) + Send>,
-    ) -> Result<(Recording, Tap), RecordError> {
+    ) -> Result<(Recording, RecordTap), RecordError> {
         let shown = spec.path.display().to_string();
         let ext = spec.path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let format = Format::from_extension(ext).ok_or_else(|| RecordError::Format {
@@ -285,7 +289,7 @@ impl Recording {
                 drop(done_tx);
             })
             .map_err(io_err)?;
-        let tap = Tap {
+        let tap = RecordTap {
             tx: tx.clone(),
             sides: spec.sides,
             started,
@@ -596,6 +600,7 @@ impl Writer {
 mod tests {
     use super::*;
     use crate::prompt::Prompt;
+    use crate::relay::Tap as _;
 
     fn header(pt: u8, seq: u16, ts: u32, ssrc: u32) -> crate::rtp::RtpHeader {
         crate::rtp::RtpHeader {
@@ -624,7 +629,7 @@ mod tests {
             .collect()
     }
 
-    fn start(path: &Path, sides: [bool; 2], append: bool) -> (Recording, Tap) {
+    fn start(path: &Path, sides: [bool; 2], append: bool) -> (Recording, RecordTap) {
         let spec = RecordSpec {
             path: path.to_path_buf(),
             sides,
@@ -635,7 +640,7 @@ mod tests {
 
     /// Feeds `samples` as 20 ms µ-law packets from `side`, arriving on a simulated
     /// clock from `at`.
-    fn feed(tap: &Tap, side: usize, samples: &[i16], ssrc: u32, at: Duration) {
+    fn feed(tap: &RecordTap, side: usize, samples: &[i16], ssrc: u32, at: Duration) {
         for (n, chunk) in samples.chunks(160).enumerate() {
             let payload: Vec<u8> = chunk.iter().map(|&s| g711::ulaw_encode(s)).collect();
             let h = header(0, n as u16, 1000 + (n * 160) as u32, ssrc);

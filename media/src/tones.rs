@@ -71,6 +71,30 @@ pub fn beep() -> Prompt {
     )
 }
 
+/// Someone joined a conference: two short rising tones.
+pub fn join_tone() -> Prompt {
+    two_tones(600.0, 900.0)
+}
+
+/// Someone left a conference: two short falling tones.
+pub fn leave_tone() -> Prompt {
+    two_tones(900.0, 600.0)
+}
+
+fn two_tones(first: f64, second: f64) -> Prompt {
+    let n = RATE as usize / 10;
+    let samples = [first, second]
+        .iter()
+        .flat_map(|f| {
+            (0..n).map(move |k| {
+                let t = k as f64 / f64::from(RATE);
+                (4000.0 * (2.0 * std::f64::consts::PI * f * t).sin()) as i16
+            })
+        })
+        .collect();
+    Prompt::from_samples(samples)
+}
+
 fn samples_offset(steps: &[u32], upto: usize) -> usize {
     steps[..upto]
         .iter()

@@ -807,3 +807,101 @@ fn recording_mixes_both_directions_into_a_wav_file() {
     assert!(energy(first.clone(), 400.0) > 50.0 * energy(first, 1000.0));
     assert!(energy(second.clone(), 1000.0) > 50.0 * energy(second, 400.0));
 }
+
+/// Goertzel power of `freq` in µ-law `payloads`, per sample.
+fn tone_power(samples: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len() as f64
+}
+
+/// Three phones in one conference room: each hears the other two and not itself,
+/// in its own law, from the port it sends to.
+#[test]
+fn a_conference_member_hears_everyone_but_themself() {
+    let relay = Relay::new(LOCALHOST, 31430..=31449);
+    let freqs = [400.0, 700.0, 1100.0];
+    let laws = [0u8, 8, 0];
+    let mut members = Vec::new();
+    for (n, &law) in laws.iter().enumerate() {
+        let session = relay.allocate().unwrap();
+        let phone = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        session.set_remote(Side::A, phone.local_addr().unwrap(), None, false);
+        let seat = session.join("sales", law);
+        members.push((session, phone, seat, freqs[n], law));
+    }
+    assert_eq!(relay.conferences(), [("sales".to_string(), 3)]);
+    let encode = |law: u8, s: i16| {
+        if law == 8 {
+            media::g711::alaw_encode(s)
+        } else {
+            media::g711::ulaw_encode(s)
+        }
+    };
+    // 1.2 s of each phone's tone, 20 ms apart, while collecting what each hears.
+    let mut heard: Vec<Vec<i16>> = vec![Vec::new(); 3];
+    let mut buf = [0u8; 2048];
+    for n in 0..60u16 {
+        for (session, phone, _, freq, law) in &members {
+            let payload: Vec<u8> = (0..160)
+                .map(|k| {
+                    let t = (usize::from(n) * 160 + k) as f64 / 8000.0;
+                    encode(
+                        *law,
+                        (6000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16,
+                    )
+                })
+                .collect();
+            let mut p = rtp(n, &payload);
+            p[1] = *law;
+            phone.send_to(&p, session.local_rtp(Side::A)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        for (k, (session, phone, ..)) in members.iter().enumerate() {
+            phone.set_nonblocking(true).unwrap();
+            while let Ok((len, from)) = phone.recv_from(&mut buf) {
+                assert_eq!(from, session.local_rtp(Side::A));
+                assert_eq!(buf[1] & 0x7f, laws[k], "each hears its own law");
+                let decode = if laws[k] == 8 {
+                    media::g711::alaw_decode
+                } else {
+                    media::g711::ulaw_decode
+                };
+                heard[k].extend(buf[12..len].iter().map(|&b| decode(b)));
+            }
+            phone.set_nonblocking(false).unwrap();
+        }
+    }
+    for (k, samples) in heard.iter().enumerate() {
+        assert!(
+            samples.len() >= 160 * 30,
+            "member {k} heard {} samples",
+            samples.len()
+        );
+        // Skip the join tones at the start.
+        let tail = &samples[samples.len() / 2..];
+        let own = tone_power(tail, freqs[k]);
+        for (j, f) in freqs.iter().enumerate() {
+            if j != k {
+                let other = tone_power(tail, *f);
+                assert!(
+                    other > 100.0 * own.max(1.0),
+                    "member {k}: {f} Hz {other:.0} vs own {own:.0}"
+                );
+            }
+        }
+    }
+    // Leaving: the room shrinks, then goes away with its last member.
+    members.pop();
+    assert_eq!(relay.conferences(), [("sales".to_string(), 2)]);
+    members.clear();
+    assert!(relay.conferences().is_empty());
+}

@@ -623,3 +623,64 @@ fn a_voicemail_is_left_signalled_and_listened_to() {
     assert!(heard_now.contains("Messages-Waiting: no"), "{heard_now}");
     assert!(heard_now.contains("Voice-Message: 0/1"), "{heard_now}");
 }
+
+/// Three phones in one ConfBridge: each hears the other two mixed, and not itself.
+#[test]
+fn conference_members_hear_each_other_and_not_themselves() {
+    use softswitch_e2e::audio::{both_tones_fraction, tone_fraction};
+    let net = TestNet::new();
+    let plan = "[internal]\nexten => 700,1,ConfBridge(test)\n same => n,Hangup()\n";
+    let sw = switch_with_sounds(&net, plan, "", &[]);
+    let people = [("1001", 440.0), ("1002", 700.0), ("1003", 1100.0)];
+    let phones: Vec<TonePhone> = people
+        .iter()
+        .enumerate()
+        .map(|(k, (user, hz))| {
+            let rtp = 23400 + 100 * k as u16;
+            tone_phone(
+                &net,
+                &sw,
+                61 + k as u8,
+                user,
+                ((rtp, rtp + 99), 10 + k as u16),
+                *hz,
+                true,
+            )
+        })
+        .collect();
+    for p in &phones {
+        p.phone
+            .command("dial", &format!("sip:700@{}:5060", net.switch_ip()));
+    }
+    for p in &phones {
+        established(&sw, &p.phone);
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    for p in &phones {
+        p.phone.command("hangup", "");
+    }
+    for (k, p) in phones.iter().enumerate() {
+        let (rate, heard) = heard_after_the_call(&sw, &p.phone);
+        let own = people[k].1;
+        let others: Vec<f64> = people
+            .iter()
+            .map(|(_, hz)| *hz)
+            .filter(|hz| *hz != own)
+            .collect();
+        let both = both_tones_fraction(&heard, rate, others[0], others[1]);
+        assert!(
+            both >= 0.4,
+            "{} hears {} Hz and {} Hz together in {both:.2} of frames\n{}",
+            people[k].0,
+            others[0],
+            others[1],
+            sw.log()
+        );
+        let self_heard = tone_fraction(&heard, rate, own);
+        assert!(
+            self_heard < 0.05,
+            "{} hears itself in {self_heard:.2} of frames",
+            people[k].0
+        );
+    }
+}

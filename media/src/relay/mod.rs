@@ -64,6 +64,19 @@ pub enum RelayError {
     Io(#[from] std::io::Error),
 }
 
+/// Something that sees a session's RTP as it passes: a recording, a conference
+/// seat. Called on the media thread for every RTP packet with a header, so it must
+/// not block. Returns true when it consumed the packet (it is not relayed on).
+pub(crate) trait Tap: Send + Sync {
+    fn push(
+        &self,
+        side: usize,
+        header: &crate::rtp::RtpHeader,
+        packet: &[u8],
+        now: Instant,
+    ) -> bool;
+}
+
 /// Told of each DTMF digit (RFC 4733 telephone-event) a phone sends, and from which
 /// side. Called on the media thread: it must not block.
 pub type DigitSink = Arc<dyn Fn(Side, char) + Send + Sync>;
@@ -104,6 +117,7 @@ struct RelayInner {
     label: String,
     pool: Arc<Mutex<PortPool>>,
     threads: threads::MediaThreads,
+    rooms: Arc<crate::conference::Registry>,
 }
 
 impl fmt::Debug for Relay {
@@ -145,6 +159,7 @@ impl Relay {
                 label: format!("{}-{}", ports.start(), ports.end()),
                 pool: Arc::new(Mutex::new(PortPool::new(&ports))),
                 threads: threads::MediaThreads::spawn(threads)?,
+                rooms: Default::default(),
             }),
         })
     }
@@ -220,6 +235,7 @@ impl Relay {
             media_thread: runtime.clone(),
             speakers,
             player: Mutex::new(None),
+            rooms: Arc::clone(&inner.rooms),
         })
     }
 
@@ -228,6 +244,11 @@ impl Relay {
     /// next turn.
     pub fn ports_in_use(&self) -> usize {
         pool::lock(&self.inner.pool).in_use()
+    }
+
+    /// (name, members) of every conference room in use.
+    pub fn conferences(&self) -> Vec<(String, usize)> {
+        self.inner.rooms.list()
     }
 
     /// Number of port pairs in the range; half of it is the number of sessions.
@@ -246,6 +267,8 @@ pub struct Session {
     /// Each side's RTP socket, shared with the relay task, for [`Session::play`].
     speakers: [Arc<tokio::net::UdpSocket>; 2],
     player: Mutex<Option<JoinHandle<()>>>,
+    /// The relay's conference rooms, for [`Session::join`].
+    rooms: Arc<crate::conference::Registry>,
 }
 
 impl fmt::Debug for Session {
@@ -347,9 +370,39 @@ impl Session {
             shared.tap_generation.fetch_add(1, Release);
         });
         let (recording, tap) = Recording::start(spec, id, detach)?;
-        lock(&self.shared.taps).push((id, Arc::new(tap)));
-        self.shared.tap_generation.fetch_add(1, Release);
+        self.add_tap(id, Arc::new(tap));
         Ok(recording)
+    }
+
+    /// Seats the caller side (A) in conference room `room` (created on this
+    /// session's media thread when empty): its audio feeds the room, and it hears
+    /// everyone else in `payload_type` (0 PCMU, 8 PCMA). Dropping the seat leaves.
+    pub fn join(&self, room: &str, payload_type: u8) -> crate::conference::Seat {
+        let room = self.rooms.room(room, &self.media_thread);
+        let shared = Arc::clone(&self.shared);
+        let member = Arc::new(crate::conference::Member::new(
+            Arc::clone(&self.speakers[0]),
+            Box::new(move || player::destination(&shared, 0)),
+            payload_type,
+        ));
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Relaxed) | (1 << 63);
+        self.add_tap(id, Arc::clone(&member) as Arc<dyn Tap>);
+        room.add(Arc::clone(&member));
+        let shared = Arc::clone(&self.shared);
+        crate::conference::Seat {
+            room,
+            member,
+            leave: Some(Box::new(move || {
+                lock(&shared.taps).retain(|(i, _)| *i != id);
+                shared.tap_generation.fetch_add(1, Release);
+            })),
+        }
+    }
+
+    fn add_tap(&self, id: u64, tap: Arc<dyn Tap>) {
+        lock(&self.shared.taps).push((id, tap));
+        self.shared.tap_generation.fetch_add(1, Release);
     }
 
     /// Echo (the dialplan's `Echo()`): RTP from `side`'s phone goes back to it, with

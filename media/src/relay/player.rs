@@ -60,6 +60,6 @@ pub(crate) async fn play(
 }
 
 /// Where the phone on `side` takes its media: where it sends from, else its SDP.
-fn destination(shared: &Shared, side: usize) -> Option<SocketAddr> {
+pub(crate) fn destination(shared: &Shared, side: usize) -> Option<SocketAddr> {
     lock(&shared.latched)[side].or_else(|| lock(&shared.remotes)[side].map(|r| r.rtp))
 }

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Re
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::record::Tap;
 use crate::stats::StreamStats;
 
 /// Where to send media for one side, from its SDP.
@@ -155,7 +154,7 @@ pub(crate) struct Shared {
     pub(crate) digit_sink: Mutex<Option<super::DigitSink>>,
     /// Recordings running on this session, by id; the task copies them when
     /// `tap_generation` moves.
-    pub(crate) taps: Mutex<Vec<(u64, Arc<Tap>)>>,
+    pub(crate) taps: Mutex<Vec<(u64, Arc<dyn super::Tap>)>>,
     pub(crate) tap_generation: AtomicU64,
 }
 

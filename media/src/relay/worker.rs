@@ -23,10 +23,10 @@ use std::time::Instant;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 
+use super::Tap;
 use super::latch::{Latch, Verdict};
 use super::pool::PortLease;
 use super::shared::{Remote, Shared, bump, lock};
-use crate::record::Tap;
 use crate::rtp::{self, Packet};
 use crate::stats::ReceiverStats;
 
@@ -60,7 +60,7 @@ pub(crate) struct Worker {
     /// packets share one timestamp (RFC 4733 §2.5.1.2), so each digit is told once.
     last_event: [Option<u32>; 2],
     /// The recordings of this session, refreshed when `tap_generation` moves.
-    taps: Vec<Arc<Tap>>,
+    taps: Vec<Arc<dyn Tap>>,
     tap_generation: u64,
     /// Declared last so it drops after the sockets: the ports go back to the pool
     /// only once they are closed.
@@ -223,8 +223,13 @@ impl Worker {
                             &packet[h.payload_offset..],
                         );
                     }
+                    let mut consumed = false;
                     for tap in &self.taps {
-                        tap.push(side, &h, packet, now);
+                        consumed |= tap.push(side, &h, packet, now);
+                    }
+                    if consumed {
+                        shared.mark_rtp(now);
+                        return;
                     }
                 }
                 shared.mark_rtp(now);

@@ -183,6 +183,8 @@ pub enum Listen {
         max: Option<u32>,
         timeout: std::time::Duration,
     },
+    /// ConfBridge: `1` toggles mute, `#` leaves the room.
+    Conference,
     /// A voicemail application's prompt: a digit in `cut` stops it and goes to
     /// the application.
     App { cut: &'static str },
@@ -252,6 +254,8 @@ pub struct Call {
     /// VoiceMail or VoiceMailMain in progress: it gets the inputs the dialplan
     /// would have.
     pub app: Option<agent::voicemail::AppRun>,
+    /// The caller's seat while in a ConfBridge.
+    pub seat: Option<Box<dyn agent::ConferenceSeat>>,
 }
 
 /// What the CDR needs, gathered as the call goes.
@@ -291,6 +295,8 @@ impl Call {
         if let Some(r) = &self.relay {
             r.stop_playing();
         }
+        // Leaving a conference (a hangup, or `#`).
+        self.seat = None;
         // Still here only when a hangup cut the recording short.
         if let Some(r) = self.recording.take() {
             let keep = r.keep_on_hangup;
@@ -581,6 +587,7 @@ mod tests {
             recording: None,
             monitors: Vec::new(),
             app: None,
+            seat: None,
         }
     }
 

@@ -12,7 +12,7 @@ use media::prompt::Prompt;
 use media::relay::Side as RelaySide;
 
 use super::lock;
-use crate::call::agent::{Admission, CallAgent, MediaSession, Recorder, Services};
+use crate::call::agent::{Admission, CallAgent, ConferenceSeat, MediaSession, Recorder, Services};
 use crate::config::Config;
 use crate::registrar::{AuthOutcome, Binding};
 use crate::sip::transaction::Peer;
@@ -225,6 +225,18 @@ impl NodeServices<'_> {
     }
 }
 
+impl ConferenceSeat for media::conference::Seat {
+    fn set_muted(&self, muted: bool) {
+        media::conference::Seat::set_muted(self, muted)
+    }
+    fn muted(&self) -> bool {
+        media::conference::Seat::muted(self)
+    }
+    fn members(&self) -> usize {
+        self.room().members()
+    }
+}
+
 impl Recorder for media::record::Recording {
     fn silent_for(&self, now: Instant) -> Duration {
         media::record::Recording::silent_for(self, now)
@@ -262,6 +274,10 @@ impl MediaSession for media::relay::Session {
 
     fn idle_for(&self, now: Instant) -> Duration {
         self.idle_at(now)
+    }
+
+    fn join_conference(&self, room: &str, payload_type: u8) -> Box<dyn ConferenceSeat> {
+        Box::new(media::relay::Session::join(self, room, payload_type))
     }
 
     fn record(&self, spec: &media::record::RecordSpec) -> Result<Box<dyn Recorder>, String> {

@@ -63,6 +63,13 @@ impl CallAgent<'_> {
                     }
                 }
             }
+            Listen::Conference => match Self::conference_digit(&mut call, digit) {
+                Some(done) => Some(done),
+                None => {
+                    call.listen = Listen::Conference;
+                    None
+                }
+            },
             Listen::App { cut } if cut.contains(digit) => {
                 call.unpark();
                 Some(Resume::Digit(digit))

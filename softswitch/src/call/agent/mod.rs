@@ -10,6 +10,7 @@
 //! Everything else it needs from the node (who is registered, a media session, the
 //! dialplan, where CDRs go) comes through [`Services`], which tests replace.
 
+mod conference;
 mod dial;
 mod dialog;
 mod digits;
@@ -84,10 +85,20 @@ pub trait MediaSession: Send {
     fn stop_playing(&self);
     /// Time since the last media packet from either side.
     fn idle_for(&self, now: Instant) -> Duration;
+    /// Seats the caller in conference `room`, hearing it in `payload_type`.
+    fn join_conference(&self, room: &str, payload_type: u8) -> Box<dyn ConferenceSeat>;
     /// Starts recording the sides and file `spec` names.
     fn record(&self, spec: &media::record::RecordSpec) -> Result<Box<dyn Recorder>, String>;
     /// Per-stream counters for the CDR.
     fn report(&self) -> serde_json::Value;
+}
+
+/// A caller's place in a conference; dropping it leaves the room.
+pub trait ConferenceSeat: Send {
+    fn set_muted(&self, muted: bool);
+    fn muted(&self) -> bool;
+    /// Members in the room, this one included.
+    fn members(&self) -> usize;
 }
 
 /// A recording in progress (Record, MixMonitor).

@@ -160,6 +160,7 @@ impl CallAgent<'_> {
             recording: None,
             monitors: Vec::new(),
             app: None,
+            seat: None,
             cdr: CdrDraft {
                 start_ms: self.wall_ms,
                 src: cid_num,
@@ -370,6 +371,17 @@ impl CallAgent<'_> {
                 }
                 Action::VoiceMail { mailboxes, options } => {
                     match self.start_voicemail(&mut call, &mailboxes, &options, now) {
+                        Some(outcome) => outcome,
+                        None => break,
+                    }
+                }
+                Action::ConfBridge {
+                    conference,
+                    user_profile,
+                    ..
+                } => {
+                    match self.join_conference(&mut call, &conference, user_profile.as_deref(), now)
+                    {
                         Some(outcome) => outcome,
                         None => break,
                     }

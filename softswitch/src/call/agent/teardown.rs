@@ -122,6 +122,7 @@ impl CallAgent<'_> {
         call.dial = None;
         call.cdr.hangup_cause.get_or_insert(cause);
         call.end_recordings();
+        call.seat = None;
         let media = call.relay.take().map(|r| r.report());
         self.write_cdr(call, media);
         tracing::info!(call = %call.uniqueid, cause, "call ended");

@@ -74,6 +74,9 @@ exten => 850,1,VoiceMail(1002@default,u)
 exten => 851,1,VoiceMailMain(1002@default)
  same => n,Set(DB(test/vmm)=done)
  same => n,Hangup()
+exten => 860,1,ConfBridge(sales)
+ same => n,Set(DB(test/conf)=${CONFBRIDGE_RESULT})
+ same => n,Hangup()
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -104,6 +107,34 @@ struct MediaLog {
     /// Finished recordings leave a WAV file of this many seconds where they were
     /// asked to (voicemail tests, whose spool is a temporary directory).
     write_seconds: Option<f64>,
+    /// (room, payload type) of every conference joined, and whether the seat
+    /// is still held.
+    seats: Vec<(String, u8)>,
+    seated: Arc<std::sync::atomic::AtomicBool>,
+    muted: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct FakeSeat(
+    Arc<std::sync::atomic::AtomicBool>,
+    Arc<std::sync::atomic::AtomicBool>,
+);
+
+impl super::ConferenceSeat for FakeSeat {
+    fn set_muted(&self, muted: bool) {
+        self.1.store(muted, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn muted(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn members(&self) -> usize {
+        1
+    }
+}
+
+impl Drop for FakeSeat {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 struct FakeRecorder(Arc<Mutex<MediaLog>>, std::path::PathBuf);
@@ -164,6 +195,12 @@ impl MediaSession for FakeMedia {
     }
     fn report(&self) -> serde_json::Value {
         serde_json::json!({ "fake": true })
+    }
+    fn join_conference(&self, room: &str, payload_type: u8) -> Box<dyn super::ConferenceSeat> {
+        let mut log = self.0.lock().unwrap();
+        log.seats.push((room.to_string(), payload_type));
+        log.seated.store(true, std::sync::atomic::Ordering::Relaxed);
+        Box::new(FakeSeat(log.seated.clone(), log.muted.clone()))
     }
     fn record(&self, spec: &media::record::RecordSpec) -> Result<Box<dyn Recorder>, String> {
         let mut log = self.0.lock().unwrap();
@@ -1561,4 +1598,48 @@ fn voicemail_main_logs_in_and_plays_the_message() {
     digit(&mut net, "vm3", '#');
     net.advance(Duration::from_millis(1100));
     assert_eq!(db(&net, "vmm").as_deref(), Some("done"));
+}
+
+/// ConfBridge(sales): answered and seated; `1` toggles mute, `#` leaves and the
+/// dialplan goes on with CONFBRIDGE_RESULT=DTMF.
+#[test]
+fn confbridge_seats_the_caller_until_hash() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("cb1", "860", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    net.deliver(CALLER, caller_request("ACK", "cb1", &to_tag(&ok), 1, ""));
+    let (seated, muted) = {
+        let log = net.node.media.lock().unwrap();
+        assert_eq!(log.seats, [("sales".to_string(), 0)]);
+        (log.seated.clone(), log.muted.clone())
+    };
+    assert!(seated.load(Relaxed));
+    net.advance(Duration::from_secs(30));
+    assert!(seated.load(Relaxed), "stays until it leaves");
+    digit(&mut net, "cb1", '1');
+    assert!(muted.load(Relaxed));
+    digit(&mut net, "cb1", '1');
+    assert!(!muted.load(Relaxed));
+    digit(&mut net, "cb1", '#');
+    assert!(!seated.load(Relaxed));
+    assert_eq!(db(&net, "conf").as_deref(), Some("DTMF"));
+    net.expect(CALLER, "BYE");
+}
+
+#[test]
+fn hanging_up_leaves_the_conference() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("cb2", "860", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "cb2", &tag, 1, ""));
+    let seated = net.node.media.lock().unwrap().seated.clone();
+    assert!(seated.load(Relaxed));
+    net.deliver(CALLER, caller_request("BYE", "cb2", &tag, 2, ""));
+    net.expect(CALLER, "200 BYE");
+    assert!(!seated.load(Relaxed));
+    assert_eq!(db(&net, "conf"), None, "a hangup ends the dialplan");
+    assert_eq!(net.cdrs().len(), 1);
 }
