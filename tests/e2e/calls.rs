@@ -219,6 +219,9 @@ fn answered_call_is_relayed_and_recorded() {
     assert_eq!(cdr["hangup_cause"], 16);
     assert_eq!(cdr["end_reason"], "caller_hangup");
     assert!(cdr["answer_at"].is_i64(), "{cdr}");
+    // Post-dial delay: the callee's 180 came within the call's setup.
+    let pdd = cdr["pdd_ms"].as_i64().expect("a post-dial delay");
+    assert!((0..5000).contains(&pdd), "{cdr}");
     // Audio went through the relay both ways (SIPp's callee echoes what it gets).
     let caller_pkts = cdr["media"]["caller"]["packets"].as_u64().unwrap_or(0);
     let callee_pkts = cdr["media"]["callee"]["packets"].as_u64().unwrap_or(0);

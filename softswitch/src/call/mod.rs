@@ -274,6 +274,8 @@ pub struct CdrDraft {
     pub hangup_cause: Option<u16>,
     /// Who or what ended the call (the CDR's `end_reason`); the first one set wins.
     pub end_reason: Option<&'static str>,
+    /// Post-dial delay: the caller's INVITE to the first ringing, in milliseconds.
+    pub pdd_ms: Option<i64>,
 }
 
 impl Call {
@@ -305,6 +307,14 @@ impl Call {
             } else {
                 media::record::Ending::Discard
             });
+        }
+    }
+
+    /// The first sign of ringing the caller gets fixes the post-dial delay.
+    pub fn note_ringing(&mut self, now: Instant) {
+        if self.cdr.pdd_ms.is_none() {
+            let ms = now.saturating_duration_since(self.a.started).as_millis();
+            self.cdr.pdd_ms = Some(i64::try_from(ms).unwrap_or(i64::MAX));
         }
     }
 

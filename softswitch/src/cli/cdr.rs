@@ -32,7 +32,7 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
         writeln!(out, "no calls recorded")?;
         return Ok(());
     }
-    let table: Vec<[String; 9]> = rows
+    let table: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             let start = jiff::Timestamp::from_millisecond(r.start_at)
@@ -47,6 +47,7 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
                 r.hangup_cause.to_string(),
                 format!("{}s", r.duration),
                 format!("{}s", r.billsec),
+                r.pdd_ms.map_or("-".into(), |ms| format!("{ms}ms")),
                 r.uniqueid.clone(),
             ]
         })
@@ -62,6 +63,7 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
             "CAUSE",
             "DURATION",
             "BILLSEC",
+            "PDD",
             "UNIQUEID",
         ],
         &table,

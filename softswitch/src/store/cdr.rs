@@ -28,13 +28,15 @@ pub struct Cdr {
     pub sip_status: Option<i64>,
     /// JSON object with each leg's media counters.
     pub media: String,
+    /// Post-dial delay: INVITE to the first ringing, in milliseconds.
+    pub pdd_ms: Option<i64>,
 }
 
 /// One CDR row; also used by the group-commit writer inside its transaction.
 pub(super) const INSERT_CDR: &str = "INSERT INTO cdr (uniqueid, node, start_at, answer_at, end_at, \
      duration, billsec, src, dst, dcontext, clid, dstchannel, lastapp, disposition, hangup_cause, \
-     end_reason, sip_status, media) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+     end_reason, sip_status, media, pdd_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 
 impl Store {
     pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {
@@ -43,7 +45,7 @@ impl Store {
             .bind(c.duration).bind(c.billsec).bind(&c.src).bind(&c.dst).bind(&c.dcontext)
             .bind(&c.clid).bind(&c.dstchannel).bind(&c.lastapp).bind(&c.disposition)
             .bind(c.hangup_cause).bind(&c.end_reason).bind(c.sip_status).bind(&c.media)
-            .execute(pool).await.map(|_| ()))?;
+            .bind(c.pdd_ms).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -51,7 +53,7 @@ impl Store {
     pub async fn recent_cdrs(&self, limit: i64) -> Result<Vec<Cdr>, StoreError> {
         let mut rows: Vec<Cdr> = on_pool!(self, pool => sqlx::query_as(
             "SELECT uniqueid, node, start_at, answer_at, end_at, duration, billsec, src, dst, dcontext, \
-             clid, dstchannel, lastapp, disposition, hangup_cause, end_reason, sip_status, media \
+             clid, dstchannel, lastapp, disposition, hangup_cause, end_reason, sip_status, media, pdd_ms \
              FROM cdr ORDER BY start_at DESC, uniqueid DESC LIMIT $1")
             .bind(limit).fetch_all(pool).await)?;
         rows.reverse();

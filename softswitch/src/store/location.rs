@@ -137,7 +137,7 @@ impl Store {
                         .bind(c.end_at).bind(c.duration).bind(c.billsec).bind(&c.src).bind(&c.dst)
                         .bind(&c.dcontext).bind(&c.clid).bind(&c.dstchannel).bind(&c.lastapp)
                         .bind(&c.disposition).bind(c.hangup_cause).bind(&c.end_reason)
-                        .bind(c.sip_status).bind(&c.media)
+                        .bind(c.sip_status).bind(&c.media).bind(c.pdd_ms)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -275,6 +275,7 @@ mod tests {
             end_reason: "caller_hangup".into(),
             sip_status: Some(200),
             media: "{}".into(),
+            pdd_ms: Some(412),
         };
         store
             .apply(

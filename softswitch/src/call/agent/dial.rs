@@ -50,6 +50,7 @@ impl CallAgent<'_> {
             if !self.early_tone(call, media::tones::Tone::Ringback, now) {
                 self.provisional_to_caller(call, 180, "Ringing", None, now);
             }
+            call.note_ringing(now);
             run.ringback = true;
         }
         run.transfer = (req.options.caller_transfer(), req.options.callee_transfer());
@@ -201,6 +202,7 @@ impl CallAgent<'_> {
                 if let Some(d) = call.dial.as_mut() {
                     d.ring_at.get_or_insert(now);
                 }
+                call.note_ringing(now);
                 let forced_ringback = call.dial.as_ref().is_some_and(|d| d.ringback);
                 if call.bridged.is_none() && !call.a.final_sent {
                     if let (Some(sdp), Some(r)) = (&answer, &call.relay) {

@@ -231,6 +231,7 @@ impl CallAgent<'_> {
                 }
                 Action::Ringing => {
                     self.provisional_to_caller(&mut call, 180, "Ringing", None, now);
+                    call.note_ringing(now);
                     Resume::Done
                 }
                 Action::Progress => {

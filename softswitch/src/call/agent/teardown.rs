@@ -157,6 +157,7 @@ impl CallAgent<'_> {
             end_reason: c.end_reason.unwrap_or("dialplan").to_owned(),
             sip_status: c.sip_status.map(i64::from),
             media: media.unwrap_or(serde_json::json!({})).to_string(),
+            pdd_ms: c.pdd_ms,
         };
         self.svc.write_cdr(cdr);
     }

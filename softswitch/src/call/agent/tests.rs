@@ -729,8 +729,9 @@ fn a_ring_timeout_cancels_the_leg_and_the_caller_gets_480() {
     let mut net = Net::new(60);
     net.deliver(CALLER, invite("c3", "1020", true));
     let leg = net.expect(BOB, "INVITE");
+    net.advance(Duration::from_millis(300));
     net.deliver(BOB, reply(&leg, 180, "bob", None));
-    net.advance(Duration::from_millis(1990));
+    net.advance(Duration::from_millis(1690));
     assert_eq!(
         net.count(BOB, "CANCEL"),
         0,
@@ -747,6 +748,7 @@ fn a_ring_timeout_cancels_the_leg_and_the_caller_gets_480() {
     assert_eq!(cdrs.len(), 1);
     assert_eq!(cdrs[0].disposition, "NO ANSWER");
     assert_eq!(cdrs[0].hangup_cause, 19);
+    assert_eq!(cdrs[0].pdd_ms, Some(300), "INVITE to the callee's 180");
 }
 
 #[test]
