@@ -77,6 +77,24 @@ impl CallAgent<'_> {
     }
 }
 
+impl CallAgent<'_> {
+    /// Loops a call-progress tone to an answered caller (Busy, Congestion).
+    pub(super) fn inband_tone(&self, call: &Call, tone: media::tones::Tone) {
+        let Some(cadence) = media::tones::tone(&self.svc.config().media.tones, tone) else {
+            return;
+        };
+        let payload_type = caller_g711(call);
+        if let Some(relay) = &call.relay {
+            relay.play(
+                RelaySide::A,
+                cadence.encode(payload_type).into(),
+                payload_type,
+                true,
+            );
+        }
+    }
+}
+
 /// The G.711 law to play in: the first of PCMU/PCMA the caller offered.
 pub(super) fn caller_g711(call: &Call) -> u8 {
     call.offer

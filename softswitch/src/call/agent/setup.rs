@@ -256,7 +256,22 @@ impl CallAgent<'_> {
                     call.listen = Listen::EchoUntilHash;
                     break;
                 }
-                // The following Hangup carries the cause (17/34) that picks the response.
+                // Unanswered, the following Hangup carries the cause (17/34) that
+                // picks the response. Answered, the caller hears the tone in band
+                // until the timeout, or until hanging up when there is none.
+                Action::Busy { timeout } | Action::Congestion { timeout }
+                    if call.a.final_sent && call.relay.is_some() =>
+                {
+                    let tone = if matches!(action, Action::Busy { .. }) {
+                        media::tones::Tone::Busy
+                    } else {
+                        media::tones::Tone::Congestion
+                    };
+                    self.inband_tone(&call, tone);
+                    let wait = timeout.filter(|t| *t > 0.0).unwrap_or(86_400.0);
+                    call.park(now + Duration::from_secs_f64(wait.min(86_400.0)), Resume::Done);
+                    break;
+                }
                 Action::Busy { .. } | Action::Congestion { .. } => Resume::Done,
                 Action::Dial(req) => match self.start_dial(&mut call, req, now) {
                     None => break,

@@ -77,6 +77,9 @@ exten => 851,1,VoiceMailMain(1002@default)
 exten => 860,1,ConfBridge(sales)
  same => n,Set(DB(test/conf)=${CONFBRIDGE_RESULT})
  same => n,Hangup()
+exten => 870,1,Answer()
+ same => n,Busy(3)
+exten => 871,1,Busy()
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -1644,4 +1647,27 @@ fn hanging_up_leaves_the_conference() {
     assert!(!seated.load(Relaxed));
     assert_eq!(db(&net, "conf"), None, "a hangup ends the dialplan");
     assert_eq!(net.cdrs().len(), 1);
+}
+
+/// Busy() on an answered call plays the busy tone in band for its timeout, then
+/// hangs up; unanswered, it is a 486.
+#[test]
+fn busy_after_answer_is_a_tone_then_a_bye() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("bz1", "870", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    net.deliver(CALLER, caller_request("ACK", "bz1", &to_tag(&ok), 1, ""));
+    // The US busy cadence, looped: 0.5 s on, 0.5 s off.
+    assert_eq!(net.node.media.lock().unwrap().played, [(8000, 0, true)]);
+    net.advance(Duration::from_millis(2900));
+    assert_eq!(net.count(CALLER, "BYE"), 0);
+    net.advance(Duration::from_millis(200));
+    net.expect(CALLER, "BYE");
+    // As in Asterisk, an answered call keeps its normal-clearing cause.
+    assert_eq!(net.cdrs()[0].hangup_cause, 16);
+
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("bz2", "871", true));
+    net.expect(CALLER, "486 INVITE");
+    assert!(net.node.media.lock().unwrap().played.is_empty());
 }
