@@ -41,6 +41,7 @@ pub const EXTERNAL: &[&str] = &[
     "SayDigits",
     "SayNumber",
     "Echo",
+    "SendDTMF",
     "Record",
     "MixMonitor",
     "StopMixMonitor",

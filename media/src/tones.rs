@@ -71,6 +71,41 @@ pub fn beep() -> Prompt {
     )
 }
 
+/// DTMF keys as in-band tones (ITU-T Q.23 pairs), each held `on_ms` and followed
+/// by `off_ms` of silence, for phones that did not negotiate telephone-event.
+pub fn dtmf(keys: &str, on_ms: u32, off_ms: u32) -> Prompt {
+    let mut samples = Vec::new();
+    for key in keys.chars() {
+        let (low, high) = match key.to_ascii_uppercase() {
+            '1' => (697.0, 1209.0),
+            '2' => (697.0, 1336.0),
+            '3' => (697.0, 1477.0),
+            'A' => (697.0, 1633.0),
+            '4' => (770.0, 1209.0),
+            '5' => (770.0, 1336.0),
+            '6' => (770.0, 1477.0),
+            'B' => (770.0, 1633.0),
+            '7' => (852.0, 1209.0),
+            '8' => (852.0, 1336.0),
+            '9' => (852.0, 1477.0),
+            'C' => (852.0, 1633.0),
+            '*' => (941.0, 1209.0),
+            '0' => (941.0, 1336.0),
+            '#' => (941.0, 1477.0),
+            'D' => (941.0, 1633.0),
+            _ => continue,
+        };
+        let on = (RATE * on_ms / 1000) as usize;
+        samples.extend((0..on).map(|k| {
+            let t = k as f64 / f64::from(RATE);
+            let w = |f: f64| (2.0 * std::f64::consts::PI * f * t).sin();
+            (5000.0 * (w(low) + w(high))) as i16
+        }));
+        samples.extend(std::iter::repeat_n(0i16, (RATE * off_ms / 1000) as usize));
+    }
+    Prompt::from_samples(samples)
+}
+
 /// Someone joined a conference: two short rising tones.
 pub fn join_tone() -> Prompt {
     two_tones(600.0, 900.0)

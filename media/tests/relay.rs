@@ -905,3 +905,43 @@ fn a_conference_member_hears_everyone_but_themself() {
     members.clear();
     assert!(relay.conferences().is_empty());
 }
+
+/// SendDTMF: each key is a run of telephone-events with one timestamp, growing
+/// durations, the marker on the first and the end bit on the last three.
+#[test]
+fn digits_go_out_as_rfc4733_events() {
+    let relay = Relay::new(LOCALHOST, 31450..=31459);
+    let session = relay.allocate().unwrap();
+    let phone = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    phone
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    session.set_remote(Side::A, phone.local_addr().unwrap(), None, false);
+    session.send_digits(
+        Side::A,
+        "4#",
+        101,
+        Duration::from_millis(100),
+        Duration::from_millis(50),
+    );
+    let mut events = Vec::new();
+    let mut buf = [0u8; 64];
+    while let Ok((len, from)) = phone.recv_from(&mut buf) {
+        assert_eq!((len, from), (16, session.local_rtp(Side::A)));
+        let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let duration = u16::from_be_bytes([buf[14], buf[15]]);
+        events.push((buf[1], ts, buf[12], buf[13] & 0x80 != 0, duration));
+    }
+    // 100 ms = 5 steps, then two more copies of the end packet: 7 per key.
+    assert_eq!(events.len(), 14, "{events:?}");
+    for key in events.chunks(7) {
+        assert_eq!(key[0].0, 0x80 | 101, "marker on the first");
+        assert!(key[1..].iter().all(|e| e.0 == 101));
+        assert!(key.iter().all(|e| e.1 == key[0].1), "one timestamp per key");
+        let ends: Vec<bool> = key.iter().map(|e| e.3).collect();
+        assert_eq!(ends, [false, false, false, false, true, true, true]);
+        assert_eq!(key[6].4, 800, "the final duration: 100 ms at 8 kHz");
+    }
+    assert_eq!((events[0].2, events[7].2), (4, 11));
+    assert!(events[7].1 > events[0].1, "the next key starts later");
+}

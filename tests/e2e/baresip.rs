@@ -684,3 +684,32 @@ fn conference_members_hear_each_other_and_not_themselves() {
         );
     }
 }
+
+/// SendDTMF reaches a real phone as RFC 4733 telephone-events: baresip reports
+/// each key it receives.
+#[test]
+fn senddtmf_keys_reach_the_phone() {
+    use softswitch_e2e::process::wait_until;
+    let net = TestNet::new();
+    let plan = "[internal]\nexten => 604,1,Answer()\n same => n,Wait(1)\n same => n,SendDTMF(159#)\n same => n,Wait(1)\n same => n,Hangup()\n";
+    let sw = switch_with_sounds(&net, plan, "", &[]);
+    let alice = tone_phone(&net, &sw, 71, "1001", ((23700, 23799), 13), 440.0, false);
+    alice
+        .phone
+        .command("dial", &format!("sip:604@{}:5060", net.switch_ip()));
+    assert!(
+        wait_until(Duration::from_secs(15), || sw.log().contains("call ended")),
+        "{}",
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let log = alice.phone.log();
+    // baresip logs `received event: '1' (end=0)` as each key starts.
+    let keys: String = log
+        .split("received event: '")
+        .skip(1)
+        .filter(|rest| rest.get(1..9) == Some("' (end=0"))
+        .filter_map(|rest| rest.chars().next())
+        .collect();
+    assert_eq!(keys, "159#", "keys baresip reported\n{log}");
+}

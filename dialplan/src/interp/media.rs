@@ -136,6 +136,30 @@ impl Interpreter {
                 Pending::Plain,
             ),
             "Echo" => Flow::Yield(Action::Echo, Pending::Plain),
+            "SendDTMF" => {
+                let digits: String = arg(&a, 0)
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| c.is_ascii_digit() || "*#ABCDabcdwW".contains(*c))
+                    .collect();
+                if digits.is_empty() {
+                    return Flow::Continue;
+                }
+                let ms = |i: usize, default: u64| {
+                    arg(&a, i)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .filter(|v| *v > 0)
+                        .unwrap_or(default)
+                };
+                Flow::Yield(
+                    Action::SendDtmf {
+                        digits,
+                        gap_ms: ms(1, 250),
+                        duration_ms: ms(2, 100),
+                    },
+                    Pending::Plain,
+                )
+            }
             "Record" => {
                 let file = arg(&a, 0).unwrap_or_default();
                 Flow::Yield(

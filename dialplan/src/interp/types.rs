@@ -245,6 +245,13 @@ pub enum Action {
     },
     /// Echo audio until `#` (resume `Done`) or hangup.
     Echo,
+    /// Send DTMF to the caller: each key held `duration_ms`, `gap_ms` between
+    /// keys; `w`/`W` wait 0.5 s / 1 s (resume `Done` once sent).
+    SendDtmf {
+        digits: String,
+        gap_ms: u64,
+        duration_ms: u64,
+    },
     /// Record to `file` (resume `Recorded { status }`).
     Record {
         file: String,

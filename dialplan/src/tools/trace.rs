@@ -229,6 +229,7 @@ fn run(opts: &TraceOptions, out: &mut dyn Write) -> Result<i32, String> {
             | Action::SayNumber { .. }
             | Action::VoiceMailMain { .. }
             | Action::MixMonitor { .. }
+            | Action::SendDtmf { .. }
             | Action::StopMixMonitor => Resume::Done,
         };
         if let Some(d) = interp.absolute_deadline()

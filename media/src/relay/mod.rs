@@ -30,6 +30,7 @@
 //! single-threaded runtime, never on the caller's: a packet is received, counted and
 //! forwarded by one thread, with no lock and no allocation (see `worker`).
 
+mod dtmf;
 mod latch;
 mod player;
 mod pool;
@@ -46,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+pub use dtmf::event_code;
 pub use latch::RELATCH_AFTER;
 pub use shared::Counters;
 
@@ -346,6 +348,31 @@ impl Session {
             payload,
             payload_type,
             looped,
+        ));
+        if let Some(old) = lock(&self.player).replace(task) {
+            old.abort();
+        }
+    }
+
+    /// Sends `digits` to `side`'s phone as RFC 4733 telephone-events with payload
+    /// type `payload_type`: each key held `duration`, then `gap` of nothing. Replaces
+    /// a prompt in progress ([`Session::stop_playing`] stops it too).
+    pub fn send_digits(
+        &self,
+        side: Side,
+        digits: &str,
+        payload_type: u8,
+        duration: Duration,
+        gap: Duration,
+    ) {
+        let task = self.media_thread.spawn(dtmf::send(
+            Arc::clone(&self.speakers[side.index()]),
+            Arc::clone(&self.shared),
+            side.index(),
+            digits.to_string(),
+            payload_type,
+            duration,
+            gap,
         ));
         if let Some(old) = lock(&self.player).replace(task) {
             old.abort();

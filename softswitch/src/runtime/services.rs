@@ -272,6 +272,17 @@ impl MediaSession for media::relay::Session {
         media::relay::Session::stop_playing(self)
     }
 
+    fn send_digits(
+        &self,
+        side: RelaySide,
+        digits: &str,
+        payload_type: u8,
+        duration: Duration,
+        gap: Duration,
+    ) {
+        media::relay::Session::send_digits(self, side, digits, payload_type, duration, gap)
+    }
+
     fn idle_for(&self, now: Instant) -> Duration {
         self.idle_at(now)
     }

@@ -83,6 +83,16 @@ pub trait MediaSession: Send {
     /// until stopped when `looped`.
     fn play(&self, side: RelaySide, payload: Arc<[u8]>, payload_type: u8, looped: bool);
     fn stop_playing(&self);
+    /// Sends DTMF keys to `side`'s phone as RFC 4733 events (payload type
+    /// `payload_type`), each held `duration` and followed by `gap`.
+    fn send_digits(
+        &self,
+        side: RelaySide,
+        digits: &str,
+        payload_type: u8,
+        duration: Duration,
+        gap: Duration,
+    );
     /// Time since the last media packet from either side.
     fn idle_for(&self, now: Instant) -> Duration;
     /// Seats the caller in conference `room`, hearing it in `payload_type`.

@@ -78,6 +78,57 @@ impl CallAgent<'_> {
 }
 
 impl CallAgent<'_> {
+    /// SendDTMF: RFC 4733 events when the caller negotiated telephone-event, else
+    /// the keys' tones in band. How long it takes; None without media.
+    pub(super) fn send_dtmf(
+        &self,
+        call: &Call,
+        digits: &str,
+        gap_ms: u64,
+        duration_ms: u64,
+    ) -> Option<Duration> {
+        let relay = call.relay.as_ref()?;
+        let keys = digits.chars().filter(|c| !"wW".contains(*c)).count() as u64;
+        let pauses: u64 = digits
+            .chars()
+            .map(|c| match c {
+                'w' => 500,
+                'W' => 1000,
+                _ => 0,
+            })
+            .sum();
+        let event_pt = call.offer.as_ref().and_then(digits::telephone_event_pt);
+        match event_pt {
+            Some(pt) => {
+                // Events run in 20 ms steps, plus the two repeated end packets.
+                let steps = (duration_ms / 20).max(2) + 2;
+                relay.send_digits(
+                    RelaySide::A,
+                    digits,
+                    pt,
+                    Duration::from_millis(duration_ms),
+                    Duration::from_millis(gap_ms),
+                );
+                Some(Duration::from_millis(keys * (steps * 20 + gap_ms) + pauses))
+            }
+            None => {
+                let tones = media::tones::dtmf(
+                    &digits.replace(['w', 'W'], ""),
+                    duration_ms as u32,
+                    gap_ms as u32,
+                );
+                let payload_type = caller_g711(call);
+                relay.play(
+                    RelaySide::A,
+                    tones.encode(payload_type).into(),
+                    payload_type,
+                    false,
+                );
+                Some(tones.duration())
+            }
+        }
+    }
+
     /// Loops a call-progress tone to an answered caller (Busy, Congestion).
     pub(super) fn inband_tone(&self, call: &Call, tone: media::tones::Tone) {
         let Some(cadence) = media::tones::tone(&self.svc.config().media.tones, tone) else {

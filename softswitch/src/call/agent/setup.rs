@@ -256,6 +256,17 @@ impl CallAgent<'_> {
                     call.listen = Listen::EchoUntilHash;
                     break;
                 }
+                Action::SendDtmf {
+                    digits,
+                    gap_ms,
+                    duration_ms,
+                } => match self.send_dtmf(&call, &digits, gap_ms, duration_ms) {
+                    Some(length) => {
+                        call.park(now + length, Resume::Done);
+                        break;
+                    }
+                    None => Resume::Done,
+                },
                 // Unanswered, the following Hangup carries the cause (17/34) that
                 // picks the response. Answered, the caller hears the tone in band
                 // until the timeout, or until hanging up when there is none.
@@ -269,7 +280,10 @@ impl CallAgent<'_> {
                     };
                     self.inband_tone(&call, tone);
                     let wait = timeout.filter(|t| *t > 0.0).unwrap_or(86_400.0);
-                    call.park(now + Duration::from_secs_f64(wait.min(86_400.0)), Resume::Done);
+                    call.park(
+                        now + Duration::from_secs_f64(wait.min(86_400.0)),
+                        Resume::Done,
+                    );
                     break;
                 }
                 Action::Busy { .. } | Action::Congestion { .. } => Resume::Done,

@@ -80,6 +80,10 @@ exten => 860,1,ConfBridge(sales)
 exten => 870,1,Answer()
  same => n,Busy(3)
 exten => 871,1,Busy()
+exten => 880,1,Answer()
+ same => n,SendDTMF(12#)
+ same => n,Set(DB(test/dtmf)=sent)
+ same => n,Hangup()
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -113,6 +117,8 @@ struct MediaLog {
     /// (room, payload type) of every conference joined, and whether the seat
     /// is still held.
     seats: Vec<(String, u8)>,
+    /// (digits, payload type, duration, gap) of every SendDTMF.
+    sent_digits: Vec<(String, u8, Duration, Duration)>,
     seated: Arc<std::sync::atomic::AtomicBool>,
     muted: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -185,6 +191,19 @@ impl MediaSession for FakeMedia {
     }
     fn stop_playing(&self) {
         self.0.lock().unwrap().stops += 1;
+    }
+    fn send_digits(
+        &self,
+        side: RelaySide,
+        digits: &str,
+        pt: u8,
+        duration: Duration,
+        gap: Duration,
+    ) {
+        assert_eq!(side, RelaySide::A);
+        let mut log = self.0.lock().unwrap();
+        log.sent_digits
+            .push((digits.to_string(), pt, duration, gap));
     }
     fn listen_for_digits(&self, side: RelaySide, payload_type: u8, _: media::relay::DigitSink) {
         assert_eq!(side, RelaySide::A);
@@ -1670,4 +1689,28 @@ fn busy_after_answer_is_a_tone_then_a_bye() {
     net.deliver(CALLER, invite("bz2", "871", true));
     net.expect(CALLER, "486 INVITE");
     assert!(net.node.media.lock().unwrap().played.is_empty());
+}
+
+/// SendDTMF(12#) to a caller that offered telephone-event: three RFC 4733 keys,
+/// and the dialplan waits until they are out.
+#[test]
+fn senddtmf_sends_events_and_waits_for_them() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("sd1", "880", true));
+    let ok = net.expect(CALLER, "200 INVITE");
+    net.deliver(CALLER, caller_request("ACK", "sd1", &to_tag(&ok), 1, ""));
+    assert_eq!(
+        net.node.media.lock().unwrap().sent_digits,
+        [(
+            "12#".to_string(),
+            101,
+            Duration::from_millis(100),
+            Duration::from_millis(250)
+        )]
+    );
+    // 3 keys x (7 packets x 20 ms + 250 ms) = 1.17 s.
+    net.advance(Duration::from_millis(1100));
+    assert_eq!(db(&net, "dtmf"), None);
+    net.advance(Duration::from_millis(100));
+    assert_eq!(db(&net, "dtmf").as_deref(), Some("sent"));
 }
