@@ -159,3 +159,79 @@ mod tests {
         assert_eq!(classify(&[0x80, 201, 0]), Packet::Invalid);
     }
 }
+
+/// What round-trip measurement needs from one RTCP compound packet (RFC 3550
+/// §6.4): the NTP timestamp of a sender report, as the middle 32 bits that
+/// receivers echo back, and the (LSR, DLSR) of up to four report blocks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RtcpTimes {
+    pub sr_ntp_middle: Option<u32>,
+    pub blocks: [(u32, u32); 4],
+    pub block_count: usize,
+}
+
+/// Reads the SR timestamp and report-block LSR/DLSR fields of a compound RTCP
+/// packet; stops quietly at anything malformed (SRTCP's encrypted part included).
+pub fn rtcp_times(packet: &[u8]) -> RtcpTimes {
+    let u32_at = |b: &[u8], i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let mut out = RtcpTimes::default();
+    let mut at = 0;
+    while at + 8 <= packet.len() && packet[at] >> 6 == 2 {
+        let count = usize::from(packet[at] & 0x1f);
+        let kind = packet[at + 1];
+        let len = (usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]])) + 1) * 4;
+        if at + len > packet.len() {
+            break;
+        }
+        let body = &packet[at..at + len];
+        let blocks_at = match kind {
+            200 if len >= 28 => {
+                out.sr_ntp_middle
+                    .get_or_insert((u32_at(body, 8) << 16) | (u32_at(body, 12) >> 16));
+                Some(28)
+            }
+            201 => Some(8),
+            _ => None,
+        };
+        if let Some(first) = blocks_at {
+            for k in 0..count {
+                let b = first + 24 * k;
+                if b + 24 > body.len() || out.block_count == out.blocks.len() {
+                    break;
+                }
+                out.blocks[out.block_count] = (u32_at(body, b + 16), u32_at(body, b + 20));
+                out.block_count += 1;
+            }
+        }
+        at += len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod rtcp_tests {
+    use super::*;
+
+    #[test]
+    fn sender_report_timestamps_and_report_blocks_are_read() {
+        // SR with one report block, then an SDES chunk.
+        let mut p = vec![0x81, 200, 0, 12];
+        p.extend_from_slice(&0x1111_1111u32.to_be_bytes()); // sender SSRC
+        p.extend_from_slice(&0xaabb_ccddu32.to_be_bytes()); // NTP seconds
+        p.extend_from_slice(&0xeeff_0011u32.to_be_bytes()); // NTP fraction
+        p.extend_from_slice(&[0; 12]); // RTP timestamp, counts
+        p.extend_from_slice(&0x2222_2222u32.to_be_bytes()); // block: SSRC
+        p.extend_from_slice(&[0; 12]); // loss, highest seq, jitter
+        p.extend_from_slice(&0x1234_5678u32.to_be_bytes()); // LSR
+        p.extend_from_slice(&0x0001_8000u32.to_be_bytes()); // DLSR: 1.5 s
+        p.extend_from_slice(&[0x81, 202, 0, 1, 0, 0, 0, 1]);
+        let t = rtcp_times(&p);
+        assert_eq!(t.sr_ntp_middle, Some(0xccdd_eeff));
+        assert_eq!(
+            (t.block_count, t.blocks[0]),
+            (1, (0x1234_5678, 0x0001_8000))
+        );
+        // Truncated: nothing read past the end.
+        assert_eq!(rtcp_times(&p[..20]).block_count, 0);
+    }
+}

@@ -44,13 +44,23 @@ impl StreamStats {
     }
 
     /// An estimate of the listening MOS (1.0..=4.5) from loss and jitter with the
-    /// ITU-T G.107 E-model, for narrowband G.711 with packet loss concealment
-    /// (Ie = 0, Bpl = 25.1) and the delay of a jitter buffer twice the measured
-    /// jitter plus 20 ms of packetization. It ranks calls; it is not a PESQ score.
+    /// ITU-T G.107 E-model, for G.711 with packet loss concealment and no network
+    /// delay beyond what jitter implies. See [`StreamStats::mos_for`].
     pub fn mos(&self) -> f64 {
+        self.mos_for(Codec::G711, 0.0)
+    }
+
+    /// The ITU-T G.107 E-model's MOS (1.0..=4.5) for this stream sent in `codec`
+    /// with `network_ms` of one-way network delay: the codec's equipment
+    /// impairment and loss robustness (ITU-T G.113 Appendix I), the measured loss,
+    /// and a delay of `network_ms` plus a jitter buffer twice the measured jitter
+    /// plus the codec's packetization and look-ahead. It ranks calls; it is not a
+    /// PESQ score.
+    pub fn mos_for(&self, codec: Codec, network_ms: f64) -> f64 {
+        let (ie, bpl, codec_ms) = codec.impairment();
         let ppl = self.loss_fraction() * 100.0;
-        let ie_eff = 95.0 * ppl / (ppl + 25.1);
-        let delay = 2.0 * self.jitter_ms + 20.0;
+        let ie_eff = ie + (95.0 - ie) * ppl / (ppl + bpl);
+        let delay = network_ms.max(0.0) + 2.0 * self.jitter_ms + codec_ms;
         let id = 0.024 * delay
             + if delay > 177.3 {
                 0.11 * (delay - 177.3)
@@ -59,6 +69,37 @@ impl StreamStats {
             };
         let r = (93.2 - ie_eff - id).clamp(0.0, 100.0);
         (1.0 + 0.035 * r + r * (r - 60.0) * (100.0 - r) * 7e-6).clamp(1.0, 4.5)
+    }
+}
+
+/// Codecs the E-model knows the impairment of, by their static RTP payload types
+/// (RFC 3551); anything else (opus, dynamic types) is rated like G.711.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// PCMU, PCMA, and G.722 (rated on the narrowband scale, where it is no
+    /// worse than G.711).
+    G711,
+    G729,
+    G723,
+}
+
+impl Codec {
+    pub fn from_payload_type(pt: u8) -> Codec {
+        match pt {
+            18 => Codec::G729,
+            4 => Codec::G723,
+            _ => Codec::G711,
+        }
+    }
+
+    /// (Ie, Bpl, packetization + look-ahead in ms), ITU-T G.113 Appendix I values
+    /// with the usual packet sizes (20 ms; 30 ms for G.723.1).
+    fn impairment(self) -> (f64, f64, f64) {
+        match self {
+            Codec::G711 => (0.0, 25.1, 20.0),
+            Codec::G729 => (11.0, 19.0, 25.0),
+            Codec::G723 => (15.0, 16.1, 37.5),
+        }
     }
 }
 
@@ -395,5 +436,31 @@ mod tests {
         s.on_packet(1, 0, 1.0, 0, 12);
         assert_eq!(s.snapshot().jitter_ms, 0.0);
         assert_eq!(s.snapshot().expected, 2);
+    }
+
+    #[test]
+    fn the_e_model_rates_codecs_and_delay() {
+        let clean = StreamStats {
+            expected: 1000,
+            lost: 0,
+            ..StreamStats::default()
+        };
+        let g711 = clean.mos_for(Codec::G711, 0.0);
+        assert!((4.35..=4.45).contains(&g711), "{g711}");
+        assert!(
+            clean.mos_for(Codec::G729, 0.0) < g711 - 0.2,
+            "G.729 costs Ie = 11"
+        );
+        // Half a second of one-way delay is a bad call whatever the codec.
+        assert!(clean.mos_for(Codec::G711, 500.0) < 3.0);
+        let lossy = StreamStats {
+            expected: 1000,
+            lost: 50,
+            ..StreamStats::default()
+        };
+        let m = lossy.mos_for(Codec::G711, 0.0);
+        assert!((3.5..4.0).contains(&m), "5 % loss: {m}");
+        assert_eq!(Codec::from_payload_type(18), Codec::G729);
+        assert_eq!(Codec::from_payload_type(111), Codec::G711);
     }
 }

@@ -945,3 +945,51 @@ fn digits_go_out_as_rfc4733_events() {
     assert_eq!((events[0].2, events[7].2), (4, 11));
     assert!(events[7].1 > events[0].1, "the next key starts later");
 }
+
+/// Round trip from RTCP: phone B's sender report crosses to A; A's receiver
+/// report names it (LSR) and how long A held it (DLSR); the relay takes the rest
+/// as the round trip to A.
+#[test]
+fn rtcp_reports_give_the_round_trip_to_a_phone() {
+    let relay = Relay::new(LOCALHOST, 31460..=31469);
+    let session = relay.allocate().unwrap();
+    let a = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    let b = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    a.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    session.set_remote(Side::A, a.local_addr().unwrap(), None, true);
+    session.set_remote(Side::B, b.local_addr().unwrap(), None, true);
+    assert_eq!(session.rtt(Side::A), None);
+    // B's SR: NTP 0x0000_1234.5678_0000 → middle 32 bits 0x1234_5678.
+    let mut sr = vec![0x80, 200, 0, 6];
+    sr.extend_from_slice(&2u32.to_be_bytes());
+    sr.extend_from_slice(&0x0000_1234u32.to_be_bytes());
+    sr.extend_from_slice(&0x5678_0000u32.to_be_bytes());
+    sr.extend_from_slice(&[0; 12]);
+    b.send_to(&sr, session.local_rtp(Side::B)).unwrap();
+    let mut buf = [0u8; 256];
+    let (n, _) = a.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &sr[..], "the SR crosses unchanged");
+    // A holds it 100 ms and says so; another 50 ms pass on the way back.
+    std::thread::sleep(Duration::from_millis(150));
+    let mut rr = vec![0x81, 201, 0, 7];
+    rr.extend_from_slice(&1u32.to_be_bytes());
+    rr.extend_from_slice(&2u32.to_be_bytes());
+    rr.extend_from_slice(&[0; 12]);
+    rr.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+    rr.extend_from_slice(&(65_536u32 / 10).to_be_bytes());
+    a.send_to(&rr, session.local_rtp(Side::A)).unwrap();
+    let mut rtt = None;
+    for _ in 0..100 {
+        rtt = session.rtt(Side::A);
+        if rtt.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rtt = rtt.expect("a round trip");
+    assert!(
+        (Duration::from_millis(40)..Duration::from_millis(150)).contains(&rtt),
+        "{rtt:?}"
+    );
+    assert_eq!(session.rtt(Side::B), None, "B answered nothing");
+}

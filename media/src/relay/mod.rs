@@ -451,6 +451,20 @@ impl Session {
         self.shared.sides[side.index()].stats.load()
     }
 
+    /// Round trip between the relay and `side`'s phone, from its RTCP receiver
+    /// reports; None until it has answered a relayed sender report.
+    pub fn rtt(&self, side: Side) -> Option<Duration> {
+        match self.shared.sides[side.index()].rtt_us.load(Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(u64::from(us))),
+        }
+    }
+
+    /// The payload type `side`'s phone last sent audio in (0 before any).
+    pub fn payload_type(&self, side: Side) -> u8 {
+        self.shared.sides[side.index()].payload_type.load(Relaxed)
+    }
+
     /// Packets (RTP and RTCP) relayed from `side` to the other.
     pub fn forwarded(&self, side: Side) -> u64 {
         let c = self.counters(side);

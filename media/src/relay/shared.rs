@@ -134,6 +134,11 @@ pub(crate) struct SideShared {
     pub(crate) counters: AtomicCounters,
     /// RTP clock rate for jitter, set by the control side.
     pub(crate) clock_rate: AtomicU32,
+    /// Round trip between the relay and this side's phone in microseconds, from
+    /// its RTCP reports (RFC 3550 §6.4.1); 0 until measured.
+    pub(crate) rtt_us: AtomicU32,
+    /// The payload type of this side's last RTP (telephone-event aside).
+    pub(crate) payload_type: AtomicU8,
 }
 
 pub(crate) struct Shared {
@@ -164,6 +169,8 @@ impl Shared {
             stats: PublishedStats::default(),
             counters: AtomicCounters::default(),
             clock_rate: AtomicU32::new(8000),
+            rtt_us: AtomicU32::new(0),
+            payload_type: AtomicU8::new(0),
         };
         Shared {
             epoch,

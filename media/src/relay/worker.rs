@@ -34,6 +34,9 @@ use crate::stats::ReceiverStats;
 /// frames and loopback tests; a longer datagram would be truncated.
 const RECV_BUFFER: usize = 4096;
 
+/// Sender reports remembered per side for round-trip matching (one every ~5 s).
+const SR_MEMORY: usize = 8;
+
 /// Flips the SSRC of echoed packets (any constant but zero will do).
 const ECHO_SSRC_MASK: u32 = 0x5ec0_0e40;
 
@@ -59,6 +62,10 @@ pub(crate) struct Worker {
     /// Per side, the RTP timestamp of the last telephone-event reported: an event's
     /// packets share one timestamp (RFC 4733 §2.5.1.2), so each digit is told once.
     last_event: [Option<u32>; 2],
+    /// Per side, the sender reports relayed to that side's phone: (NTP middle 32
+    /// bits, when) — what its receiver reports will echo as LSR.
+    sr_sent: [[(u32, Instant); SR_MEMORY]; 2],
+    sr_next: [usize; 2],
     /// The recordings of this session, refreshed when `tap_generation` moves.
     taps: Vec<Arc<dyn Tap>>,
     tap_generation: u64,
@@ -79,6 +86,7 @@ impl Worker {
             sockets[2].local_addr()?,
             sockets[3].local_addr()?,
         ];
+        let shared_epoch = shared.epoch;
         Ok(Worker {
             sockets,
             locals,
@@ -89,6 +97,8 @@ impl Worker {
             stats: Default::default(),
             next: 0,
             last_event: [None; 2],
+            sr_sent: [[(0, shared_epoch); SR_MEMORY]; 2],
+            sr_next: [0; 2],
             taps: Vec::new(),
             tap_generation: 0,
             _lease: lease,
@@ -214,6 +224,11 @@ impl Worker {
                     stats.on_packet(h.seq, h.timestamp, arrival, rate, packet.len());
                     shared.sides[side].stats.store(&stats.snapshot());
                     let dtmf = shared.dtmf_pt[side].load(Relaxed);
+                    if dtmf == 0 || h.payload_type != dtmf {
+                        shared.sides[side]
+                            .payload_type
+                            .store(h.payload_type, Relaxed);
+                    }
                     if dtmf != 0 && h.payload_type == dtmf {
                         telephone_event(
                             &mut self.last_event[side],
@@ -241,6 +256,14 @@ impl Worker {
             }
             Packet::Rtcp => {
                 bump(&counters.rtcp_received);
+                round_trip(
+                    &mut self.sr_sent,
+                    &mut self.sr_next,
+                    shared,
+                    side,
+                    packet,
+                    now,
+                );
                 if shared.echo[side].load(Relaxed) {
                     // The phone's own reports are no use to it; the echo sends none.
                     return;
@@ -298,6 +321,37 @@ impl Worker {
         self.latches[rtcp_socket(side)]
             .addr()
             .or(self.remotes[side].map(|r| r.rtcp))
+    }
+}
+
+/// RTCP from `side`'s phone: its report blocks answer sender reports we relayed
+/// to it (LSR), which gives the relay-to-phone round trip: now, minus when the SR
+/// went out, minus the phone's DLSR. Its own SR is remembered for the other side's
+/// answer.
+fn round_trip(
+    sr_sent: &mut [[(u32, Instant); SR_MEMORY]; 2],
+    sr_next: &mut [usize; 2],
+    shared: &Shared,
+    side: usize,
+    packet: &[u8],
+    now: Instant,
+) {
+    let times = rtp::rtcp_times(packet);
+    for &(lsr, dlsr) in &times.blocks[..times.block_count] {
+        if lsr == 0 {
+            continue;
+        }
+        if let Some(&(_, sent)) = sr_sent[side].iter().find(|(m, _)| *m == lsr) {
+            let held = std::time::Duration::from_micros(u64::from(dlsr) * 1_000_000 / 65_536);
+            let rtt = now.saturating_duration_since(sent).saturating_sub(held);
+            let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
+            shared.sides[side].rtt_us.store(us, Relaxed);
+        }
+    }
+    if let Some(middle) = times.sr_ntp_middle {
+        let other = 1 - side;
+        sr_sent[other][sr_next[other] % SR_MEMORY] = (middle, now);
+        sr_next[other] += 1;
     }
 }
 

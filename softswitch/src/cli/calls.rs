@@ -43,7 +43,7 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
         serde_json::Value::Null => "-".into(),
         other => other.to_string(),
     };
-    let rows: Vec<[String; 9]> = calls
+    let rows: Vec<[String; 10]> = calls
         .iter()
         .map(|c| {
             let legs: Vec<String> = c["legs"]
@@ -71,6 +71,11 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
                     text(&c["media"]["caller"]["mos"]),
                     text(&c["media"]["callee"]["mos"])
                 ),
+                format!(
+                    "{}/{}",
+                    text(&c["media"]["caller"]["rtt_ms"]),
+                    text(&c["media"]["callee"]["rtt_ms"])
+                ),
             ]
         })
         .collect();
@@ -86,6 +91,7 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
             "LEGS",
             "RTP IN A/B",
             "MOS A/B",
+            "RTT MS A/B",
         ],
         &rows,
     )?;

@@ -298,15 +298,25 @@ impl MediaSession for media::relay::Session {
     }
 
     fn report(&self) -> serde_json::Value {
+        let ms = |d: Duration| (d.as_secs_f64() * 10_000.0).round() / 10.0;
+        // One way across the call: half of each side's round trip to the relay,
+        // as far as the phones' RTCP told us.
+        let network = [RelaySide::A, RelaySide::B]
+            .iter()
+            .filter_map(|s| self.rtt(*s))
+            .map(|rtt| ms(rtt) / 2.0)
+            .sum::<f64>();
         let leg = |side: RelaySide| {
             let s = self.stats(side);
+            let codec = media::stats::Codec::from_payload_type(self.payload_type(side));
             serde_json::json!({
                 "packets": s.packets,
                 "bytes": s.bytes,
                 "lost": s.lost,
                 "jitter_ms": (s.jitter_ms * 100.0).round() / 100.0,
+                "rtt_ms": self.rtt(side).map(ms),
                 // Only meaningful once media flowed; null before the first packet.
-                "mos": (s.packets > 0).then(|| (s.mos() * 100.0).round() / 100.0),
+                "mos": (s.packets > 0).then(|| (s.mos_for(codec, network) * 100.0).round() / 100.0),
                 "forwarded": self.forwarded(side),
                 "latched": self.latched(side).map(|a| a.to_string()),
             })
