@@ -82,6 +82,7 @@ pub const FUNCTIONS: &[&str] = &[
     "CHANNEL",
     "TOUPPER",
     "TOLOWER",
+    "DEVICE_STATE",
 ];
 
 pub fn is_function(name: &str) -> bool {

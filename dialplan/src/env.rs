@@ -64,6 +64,11 @@ pub trait Env {
     fn random(&mut self) -> u64;
     fn db(&mut self) -> &mut dyn AstDb;
     fn globals(&self) -> &Globals;
+    /// `DEVICE_STATE(SIP/1002)`: `NOT_INUSE`, `INUSE`, `UNAVAILABLE` (not
+    /// registered) or `UNKNOWN`, as Asterisk names them.
+    fn device_state(&self, _device: &str) -> String {
+        "UNKNOWN".into()
+    }
 }
 
 /// A self-contained environment with a clock you move by hand: the trace command

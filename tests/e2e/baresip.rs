@@ -713,3 +713,112 @@ fn senddtmf_keys_reach_the_phone() {
         .collect();
     assert_eq!(keys, "159#", "keys baresip reported\n{log}");
 }
+
+/// A registered baresip phone that answers every call by itself.
+fn answering_phone(
+    net: &TestNet,
+    sw: &Switch,
+    host: u8,
+    user: &str,
+    rtp: u16,
+    ctrl: u16,
+) -> TonePhone {
+    let tones = tempfile::tempdir().unwrap();
+    let wav = tones.path().join("tone.wav");
+    softswitch_e2e::audio::write_tone_wav(&wav, 1000.0, 40.0);
+    let phone = Baresip::start(BaresipOptions {
+        ip: net.ip(host).into(),
+        sip_port: 5080,
+        rtp_ports: (rtp, rtp + 99),
+        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + ctrl,
+        account: format!(
+            "<sip:{user}@{}:5060>;auth_pass=secret{user};regint=600;answermode=auto",
+            net.switch_ip()
+        ),
+        source: Some(wav),
+        record: false,
+    });
+    assert!(
+        phone.wait_registered(Duration::from_secs(15)),
+        "{}",
+        phone.log()
+    );
+    TonePhone {
+        phone,
+        _tones: tones,
+    }
+}
+
+/// The shipped etc/extensions.conf's feature codes, dialled from real phones:
+/// *72 forwards a phone's calls elsewhere, *73 brings them back.
+#[test]
+fn forwarding_star_codes_change_where_a_call_goes() {
+    use softswitch_e2e::process::wait_until;
+    let net = TestNet::new();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/extensions.conf");
+    let plan = std::fs::read_to_string(shipped).unwrap();
+    let extra = format!("[media]\nsounds = \"{}\"\n", shipped_sounds());
+    let sw = switch_with_sounds(&net, &plan, &extra, &[]);
+    let alice = tone_phone(&net, &sw, 81, "1001", ((24000, 24099), 20), 440.0, false);
+    let bob = answering_phone(&net, &sw, 82, "1002", 24100, 21);
+    let _carol = answering_phone(&net, &sw, 83, "1003", 24200, 22);
+    let ended = |n: usize| {
+        assert!(
+            wait_until(Duration::from_secs(15), || sw
+                .log()
+                .matches("call ended")
+                .count()
+                >= n),
+            "call {n} did not end\n{}",
+            sw.log()
+        );
+    };
+    let last_callee = || {
+        let out = sw.cli(&["cdr", "--json"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let cdr: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        (
+            cdr["dst"].as_str().unwrap().to_string(),
+            cdr["dstchannel"].as_str().unwrap().to_string(),
+        )
+    };
+    let dial = |phone: &Baresip, what: &str| {
+        phone.command("dial", &format!("sip:{what}@{}:5060", net.switch_ip()));
+    };
+
+    // Bob forwards all his calls to Carol; "Activated." and the switch hangs up.
+    dial(&bob.phone, "*721003");
+    ended(1);
+    // Alice calls Bob: Carol's phone answers.
+    dial(&alice.phone, "1002");
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("answered")),
+        "{}",
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    alice.phone.command("hangup", "");
+    ended(2);
+    let (dst, channel) = last_callee();
+    assert_eq!(dst, "1002");
+    assert!(channel.contains("/1003-"), "forwarded to carol: {channel}");
+
+    // Bob cancels the forward; the next call rings him.
+    dial(&bob.phone, "*73");
+    ended(3);
+    dial(&alice.phone, "1002");
+    assert!(
+        wait_until(Duration::from_secs(10), || sw
+            .log()
+            .matches("answered")
+            .count()
+            >= 2),
+        "{}",
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    alice.phone.command("hangup", "");
+    ended(4);
+    let (_, channel) = last_callee();
+    assert!(channel.contains("/1002-"), "back to bob: {channel}");
+}

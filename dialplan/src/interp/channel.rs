@@ -45,6 +45,9 @@ pub(crate) struct Chan {
     pub priority: i32,
     pub caller_num: Option<String>,
     pub caller_name: Option<String>,
+    /// Caller ID presentation (`CALLERID(pres)`): `allowed_not_screened` unless
+    /// the dialplan restricts it (`prohib`, CLIR).
+    pub caller_pres: String,
     pub vars: VarStore,
     pub name: String,
     pub uniqueid: String,

@@ -29,6 +29,7 @@ pub(crate) fn read(s: &mut Scope<'_>, name: &str, args: &str) -> Option<String> 
             v.to_string()
         }
         "GLOBAL" => s.env.globals().get(args.trim()).unwrap_or_default(),
+        "DEVICE_STATE" => s.env.device_state(args.trim()),
         "DB" => {
             let (f, k) = db_key(s, args)?;
             match s.env.db().get(&f, &k) {
@@ -100,6 +101,27 @@ pub(crate) fn write(s: &mut Scope<'_>, name: &str, args: &str, value: &str) -> R
         "CALLERID" => {
             match args.trim().to_ascii_lowercase().as_str() {
                 "num" | "number" => s.chan.caller_num = Some(value.to_string()),
+                "pres" | "num-pres" | "name-pres" => {
+                    const VALUES: [&str; 9] = [
+                        "allowed_not_screened",
+                        "allowed_passed_screen",
+                        "allowed_failed_screen",
+                        "allowed",
+                        "prohib_not_screened",
+                        "prohib_passed_screen",
+                        "prohib_failed_screen",
+                        "prohib",
+                        "unavailable",
+                    ];
+                    let v = value.trim().to_ascii_lowercase();
+                    if !VALUES.contains(&v.as_str()) {
+                        return Err(format!(
+                            "CALLERID(pres): `{value}` is not one of {}",
+                            VALUES.join(", ")
+                        ));
+                    }
+                    s.chan.caller_pres = v;
+                }
                 "name" => s.chan.caller_name = Some(value.to_string()),
                 "all" => {
                     let (n, num) = parse_callerid(value);
@@ -172,7 +194,7 @@ fn callerid_read(s: &Scope<'_>, args: &str) -> String {
             (true, true) => String::new(),
         },
         "num-valid" | "name-valid" => "1".into(),
-        "pres" | "num-pres" | "name-pres" => "allowed_not_screened".into(),
+        "pres" | "num-pres" | "name-pres" => s.chan.caller_pres.clone(),
         _ => String::new(),
     }
 }

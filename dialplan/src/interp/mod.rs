@@ -125,6 +125,7 @@ impl Interpreter {
             priority: 1,
             caller_num: start.caller_id_num,
             caller_name: start.caller_id_name,
+            caller_pres: "allowed_not_screened".into(),
             vars: Default::default(),
             name: start.channel,
             uniqueid: start.uniqueid,
@@ -200,6 +201,13 @@ impl Interpreter {
             self.chan.caller_num.as_deref(),
             self.chan.caller_name.as_deref(),
         )
+    }
+
+    /// Whether the caller asked not to show their number (CLIR): presentation
+    /// `prohib…` or `unavailable`.
+    pub fn caller_restricted(&self) -> bool {
+        let p = self.chan.caller_pres.as_str();
+        p.starts_with("prohib") || p == "unavailable"
     }
 
     pub fn hangup_cause(&self) -> Option<u16> {

@@ -256,6 +256,9 @@ pub struct Call {
     pub app: Option<agent::voicemail::AppRun>,
     /// The caller's seat while in a ConfBridge.
     pub seat: Option<Box<dyn agent::ConferenceSeat>>,
+    /// Endpoints this call counts as busy (the caller; the answered callee),
+    /// released when the call or that leg ends.
+    pub busy: Vec<String>,
 }
 
 /// What the CDR needs, gathered as the call goes.
@@ -598,6 +601,7 @@ mod tests {
             monitors: Vec::new(),
             app: None,
             seat: None,
+            busy: Vec::new(),
         }
     }
 

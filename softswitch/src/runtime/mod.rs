@@ -60,6 +60,9 @@ pub struct Node {
     call_seq: std::sync::atomic::AtomicU64,
     /// DTMF the relay heard: (shard, caller's Call-ID, digit), for the digit task.
     digits: tokio::sync::mpsc::UnboundedSender<(usize, String, char)>,
+    /// Calls in progress per endpoint (as caller or answered callee), for
+    /// `DEVICE_STATE`.
+    in_use: std::sync::Mutex<std::collections::HashMap<String, u32>>,
     /// Message-waiting subscriptions (SUBSCRIBE to message-summary).
     mwi: std::sync::Mutex<crate::voicemail::mwi::Subscriptions>,
     /// Mailboxes whose messages changed, for the NOTIFY task.
@@ -164,6 +167,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         prompts: Default::default(),
         digits,
         mwi: Default::default(),
+        in_use: Default::default(),
         mailbox_changes,
         config,
     });

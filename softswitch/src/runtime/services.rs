@@ -35,6 +35,7 @@ struct CallEnv<'a> {
     db: DbHandle<'a>,
     globals: &'a dialplan::Globals,
     now: jiff::Timestamp,
+    node: &'a Node,
 }
 
 impl dialplan::Env for CallEnv<'_> {
@@ -49,6 +50,33 @@ impl dialplan::Env for CallEnv<'_> {
     }
     fn globals(&self) -> &dialplan::Globals {
         self.globals
+    }
+    fn device_state(&self, device: &str) -> String {
+        let user = device
+            .split_once('/')
+            .filter(|(tech, _)| {
+                ["SIP", "PJSIP"]
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(tech))
+            })
+            .map(|(_, u)| u);
+        let Some(user) = user else {
+            return "UNKNOWN".into();
+        };
+        if lock(&self.node.in_use).get(user).is_some_and(|n| *n > 0) {
+            return "INUSE".into();
+        }
+        let registrar = &self.node.registrar;
+        let wall = self.now.as_second();
+        if registrar
+            .location
+            .lookup(&registrar.aor(user), wall)
+            .is_empty()
+        {
+            "UNAVAILABLE".into()
+        } else {
+            "NOT_INUSE".into()
+        }
     }
 }
 
@@ -114,6 +142,7 @@ impl Services for NodeServices<'_> {
             globals: &self.node.globals,
             now: jiff::Timestamp::from_millisecond(wall_ms)
                 .unwrap_or_else(|_| jiff::Timestamp::now()),
+            node: self.node,
         };
         f(&mut env);
     }
@@ -154,6 +183,19 @@ impl Services for NodeServices<'_> {
             .map(|n| self.load_prompt(n, language))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(Prompt::concat(parts.iter().map(|p| p.as_ref()))))
+    }
+
+    fn device_use(&self, user: &str, busy: bool) {
+        let mut in_use = lock(&self.node.in_use);
+        let n = in_use.entry(user.to_string()).or_insert(0);
+        if busy {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                in_use.remove(user);
+            }
+        }
     }
 
     fn mailbox_changed(&self, mailbox: &crate::voicemail::MailboxId) {

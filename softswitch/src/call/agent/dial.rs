@@ -75,7 +75,13 @@ impl CallAgent<'_> {
         let tag = new_tag();
         let (num, name) = call.interp.caller_id();
         let domain = &self.svc.config().sip.domain;
-        let from = caller_from(name, num.unwrap_or("anonymous"), domain, &tag);
+        let restricted = call.interp.caller_restricted();
+        let from = if restricted {
+            // RFC 3323 §4.1.1.3: the anonymous From a privacy-seeking caller uses.
+            format!("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag={tag}")
+        } else {
+            caller_from(name, num.unwrap_or("anonymous"), domain, &tag)
+        };
         let pai = match name {
             Some(n) if !n.is_empty() => format!(
                 "\"{}\" <sip:{}@{domain}>",
@@ -104,8 +110,14 @@ impl CallAgent<'_> {
         headers.extend([
             ("Allow", ALLOW.to_owned()),
             ("Supported", "100rel".to_owned()),
-            ("P-Asserted-Identity", pai),
         ]);
+        // CLIR: phones are not trusted to keep an asserted identity to themselves
+        // (RFC 3325 §7), so a restricted caller's PAI is not sent at all.
+        if restricted {
+            headers.push(("Privacy", "id".to_owned()));
+        } else {
+            headers.push(("P-Asserted-Identity", pai));
+        }
         let bytes = messages::request(
             &Method::Invite,
             Dialog {
@@ -263,6 +275,9 @@ impl CallAgent<'_> {
                         r.stop_playing();
                     }
                     call.bridged = Some(n);
+                    let callee = call.legs[n].dialed.clone();
+                    self.svc.device_use(&callee, true);
+                    call.busy.push(callee);
                     call.answered_at = Some(now);
                     call.disarm(Timer::DialTimeout);
                     for other in call.pending_legs().collect::<Vec<_>>() {

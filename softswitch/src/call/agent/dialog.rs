@@ -102,6 +102,12 @@ impl CallAgent<'_> {
                             self.bye_caller(&mut call, now);
                         }
                         call.bridged = None;
+                        // The callee is free again even if the caller stays (`g`).
+                        let callee = &call.legs[n].dialed;
+                        if let Some(i) = call.busy.iter().rposition(|u| u == callee) {
+                            let user = call.busy.remove(i);
+                            self.svc.device_use(&user, false);
+                        }
                         match call.dial.take() {
                             Some(_) => Resume::Dial(self.answered_result(&call, false)),
                             None => Resume::Done,

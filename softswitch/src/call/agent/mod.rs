@@ -138,6 +138,9 @@ pub trait Services {
     /// Messages of `mailbox` changed (left, heard, deleted): tell its phones
     /// (message-waiting NOTIFY); must not block.
     fn mailbox_changed(&self, mailbox: &crate::voicemail::MailboxId);
+    /// One more (`true`) or one fewer call in progress for endpoint `user`, for
+    /// the dialplan's `DEVICE_STATE`.
+    fn device_use(&self, user: &str, busy: bool);
     /// Stores a finished call's record; must not block.
     fn write_cdr(&self, cdr: Cdr);
     /// Where the relay reports the digits of the call whose caller's Call-ID is

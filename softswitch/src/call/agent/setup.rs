@@ -161,6 +161,7 @@ impl CallAgent<'_> {
             monitors: Vec::new(),
             app: None,
             seat: None,
+            busy: vec![user.clone()],
             cdr: CdrDraft {
                 start_ms: self.wall_ms,
                 src: cid_num,
@@ -171,6 +172,7 @@ impl CallAgent<'_> {
             },
         };
         tracing::info!(call = %call.uniqueid, from = %user, to = %call.cdr.dst, context = %call.cdr.dcontext, "new call");
+        self.svc.device_use(&user, true);
         self.calls.index_call_id(&call_id, call.id);
         self.drive(call, Resume::Start, now);
     }

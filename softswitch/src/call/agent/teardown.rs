@@ -123,6 +123,9 @@ impl CallAgent<'_> {
         call.cdr.hangup_cause.get_or_insert(cause);
         call.end_recordings();
         call.seat = None;
+        for user in call.busy.drain(..) {
+            self.svc.device_use(&user, false);
+        }
         let media = call.relay.take().map(|r| r.report());
         self.write_cdr(call, media);
         tracing::info!(call = %call.uniqueid, cause, "call ended");

@@ -84,6 +84,8 @@ exten => 880,1,Answer()
  same => n,SendDTMF(12#)
  same => n,Set(DB(test/dtmf)=sent)
  same => n,Hangup()
+exten => _*67X.,1,Set(CALLERID(pres)=prohib)
+ same => n,Dial(SIP/${EXTEN:3},20)
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -245,6 +247,8 @@ struct FakeNode {
     cdrs: RefCell<Vec<Cdr>>,
     /// Mailboxes the agent said changed.
     changed: RefCell<Vec<String>>,
+    /// Calls in progress per endpoint, as the agent reported them.
+    in_use: RefCell<HashMap<String, i32>>,
 }
 
 struct Env<'a> {
@@ -315,6 +319,15 @@ impl Services for FakeNode {
     }
     fn write_cdr(&self, cdr: Cdr) {
         self.cdrs.borrow_mut().push(cdr);
+    }
+    fn device_use(&self, user: &str, busy: bool) {
+        let mut in_use = self.in_use.borrow_mut();
+        let n = in_use.entry(user.to_string()).or_insert(0);
+        if busy {
+            *n += 1;
+        } else {
+            *n -= 1;
+        }
     }
     fn mailbox_changed(&self, mailbox: &crate::voicemail::MailboxId) {
         self.changed.borrow_mut().push(mailbox.to_string());
@@ -408,6 +421,7 @@ impl Net {
                 seq: Cell::new(0),
                 cdrs: Default::default(),
                 changed: Default::default(),
+                in_use: Default::default(),
             },
             layer: TransactionLayer::new(TimerConfig::default()),
             calls: CallTable::default(),
@@ -1713,4 +1727,36 @@ fn senddtmf_sends_events_and_waits_for_them() {
     assert_eq!(db(&net, "dtmf"), None);
     net.advance(Duration::from_millis(100));
     assert_eq!(db(&net, "dtmf").as_deref(), Some("sent"));
+}
+
+/// CLIR (*67): the callee sees an anonymous From with Privacy: id, and no
+/// asserted identity.
+#[test]
+fn a_restricted_caller_id_reaches_the_callee_as_anonymous() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("clir1", "*671002", true));
+    let leg = net.expect(BOB, "INVITE");
+    let from = leg.header(HeaderName::From).unwrap();
+    assert!(
+        from.starts_with("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag="),
+        "{from}"
+    );
+    let text = String::from_utf8_lossy(leg.buffer()).into_owned();
+    assert!(text.contains("\r\nPrivacy: id\r\n"), "{text}");
+    assert!(!text.contains("P-Asserted-Identity"), "{text}");
+    assert!(!text.contains("1001"), "the number leaks nowhere: {text}");
+}
+
+/// An answered call counts both phones as busy (DEVICE_STATE INUSE) until it ends.
+#[test]
+fn both_phones_count_as_busy_while_the_call_lasts() {
+    let mut net = Net::new(60);
+    let (ok, _leg) = answered_call(&mut net, "busy1");
+    let count = |net: &Net, u: &str| net.node.in_use.borrow().get(u).copied().unwrap_or(0);
+    assert_eq!((count(&net, "1001"), count(&net, "1002")), (1, 1));
+    let tag = to_tag(&ok);
+    net.deliver(CALLER, caller_request("ACK", "busy1", &tag, 1, ""));
+    net.deliver(CALLER, caller_request("BYE", "busy1", &tag, 2, ""));
+    net.expect(CALLER, "200 BYE");
+    assert_eq!((count(&net, "1001"), count(&net, "1002")), (0, 0));
 }
