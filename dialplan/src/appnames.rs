@@ -48,6 +48,7 @@ pub const EXTERNAL: &[&str] = &[
     "VoiceMail",
     "VoiceMailMain",
     "ConfBridge",
+    "Pickup",
 ];
 
 /// The canonical spelling of `name`, or `None` if no such application exists here.

@@ -822,3 +822,62 @@ fn forwarding_star_codes_change_where_a_call_goes() {
     let (_, channel) = last_callee();
     assert!(channel.contains("/1002-"), "back to bob: {channel}");
 }
+
+/// Directed pickup (*8 in the shipped plan): Carol answers, from her own phone, a
+/// call that is ringing Bob's; she and Alice then hear each other.
+#[test]
+fn a_call_ringing_elsewhere_is_picked_up_and_both_hear_each_other() {
+    use softswitch_e2e::audio::tone_fraction;
+    use softswitch_e2e::process::wait_until;
+    let net = TestNet::new();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/extensions.conf");
+    let plan = std::fs::read_to_string(shipped).unwrap();
+    let extra = format!("[media]\nsounds = \"{}\"\n", shipped_sounds());
+    let sw = switch_with_sounds(&net, &plan, &extra, &[]);
+    let alice = tone_phone(&net, &sw, 91, "1001", ((24300, 24399), 23), 440.0, true);
+    let _bob = tone_phone(&net, &sw, 92, "1002", ((24400, 24499), 24), 1000.0, false);
+    let carol = tone_phone(&net, &sw, 93, "1003", ((24500, 24599), 25), 700.0, true);
+    alice
+        .phone
+        .command("dial", &format!("sip:1002@{}:5060", net.switch_ip()));
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("ringing")),
+        "bob's phone did not ring\n{}",
+        sw.log()
+    );
+    carol
+        .phone
+        .command("dial", &format!("sip:*81002@{}:5060", net.switch_ip()));
+    assert!(
+        wait_until(Duration::from_secs(10), || sw
+            .log()
+            .contains("call picked up")),
+        "no pickup\n{}",
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    alice.phone.command("hangup", "");
+    let (rate, at_carol) = heard_after_the_call(&sw, &carol.phone);
+    let (_, at_alice) = heard_after_the_call(&sw, &alice.phone);
+    let alice_heard = tone_fraction(&at_alice, rate, 700.0);
+    let carol_heard = tone_fraction(&at_carol, rate, 440.0);
+    assert!(
+        alice_heard > 0.4,
+        "alice hears carol in {alice_heard:.2} of frames\n{}",
+        sw.log()
+    );
+    assert!(
+        carol_heard > 0.4,
+        "carol hears alice in {carol_heard:.2} of frames"
+    );
+    // Carol's side ended with Alice's: both calls are over.
+    assert!(
+        wait_until(Duration::from_secs(5), || sw
+            .log()
+            .matches("call ended")
+            .count()
+            >= 2),
+        "{}",
+        sw.log()
+    );
+}

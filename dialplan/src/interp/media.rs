@@ -198,6 +198,7 @@ impl Interpreter {
                 },
                 Pending::Plain,
             ),
+            "Pickup" => Flow::Yield(Action::Pickup { targets: files(&a) }, Pending::Plain),
             "ConfBridge" => Flow::Yield(
                 Action::ConfBridge {
                     conference: arg(&a, 0).unwrap_or_default(),

@@ -284,6 +284,12 @@ pub enum Action {
         user_profile: Option<String>,
         menu: Option<String>,
     },
+    /// Answer a call ringing one of `targets` (`1002`, `1002@context`,
+    /// `PJSIP/1002`) and talk to its caller (resume `Done` when nothing rang, or
+    /// the call ends once the picked-up caller hangs up).
+    Pickup {
+        targets: Vec<String>,
+    },
     /// The dialplan is finished (the `h` extension has run). Tear the call down.
     Hangup(Ending),
 }

@@ -230,6 +230,7 @@ fn run(opts: &TraceOptions, out: &mut dyn Write) -> Result<i32, String> {
             | Action::VoiceMailMain { .. }
             | Action::MixMonitor { .. }
             | Action::SendDtmf { .. }
+            | Action::Pickup { .. }
             | Action::StopMixMonitor => Resume::Done,
         };
         if let Some(d) = interp.absolute_deadline()

@@ -164,6 +164,8 @@ pub enum Timer {
     SessionExpiry,
     /// `Record()` with a silence limit: has the caller stopped talking?
     RecordSilence,
+    /// A picked-up call: is the other side still in the room?
+    PeerCheck,
 }
 
 /// What a DTMF digit from the caller does to the action the dialplan is parked in.

@@ -60,6 +60,8 @@ pub struct Node {
     call_seq: std::sync::atomic::AtomicU64,
     /// DTMF the relay heard: (shard, caller's Call-ID, digit), for the digit task.
     digits: tokio::sync::mpsc::UnboundedSender<(usize, String, char)>,
+    /// Pickup requests: (ringing endpoint, picker's shard, picker's Call-ID).
+    pickups: tokio::sync::mpsc::UnboundedSender<(String, usize, String)>,
     /// Calls in progress per endpoint (as caller or answered callee), for
     /// `DEVICE_STATE`.
     in_use: std::sync::Mutex<std::collections::HashMap<String, u32>>,
@@ -145,6 +147,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let writer = Writer::spawn(store.clone(), config.node.name.clone());
     let (digits, digits_rx) = tokio::sync::mpsc::unbounded_channel();
     let (mailbox_changes, mailbox_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (pickups, pickup_rx) = tokio::sync::mpsc::unbounded_channel();
     let connections = Arc::new(Connections::default());
     let globals = dialplan::Globals::from_plan(&plan);
     let node = Arc::new(Node {
@@ -168,6 +171,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         digits,
         mwi: Default::default(),
         in_use: Default::default(),
+        pickups,
         mailbox_changes,
         config,
     });
@@ -196,6 +200,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tokio::spawn(sweep_loop(node.clone()));
     tokio::spawn(digit_loop(node.clone(), digits_rx));
     tokio::spawn(mailbox_loop(node.clone(), mailbox_rx));
+    tokio::spawn(pickup_loop(node.clone(), pickup_rx));
     tracing::info!(
         node = %node.config.node.name,
         listening = %listening.join(", "),
@@ -409,6 +414,36 @@ async fn mailbox_loop(
 ) {
     while let Some(mailbox) = rx.recv().await {
         node.mailbox_changed(&mailbox);
+    }
+}
+
+/// Pickup requests: each shard in turn is offered the pickup (one shard lock at
+/// a time), then the picker's shard hears where to meet the caller.
+async fn pickup_loop(
+    node: Arc<Node>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, usize, String)>,
+) {
+    while let Some((target, picker_shard, picker)) = rx.recv().await {
+        let room = format!("pickup-{:016x}", rand::random::<u64>());
+        let mut found = false;
+        for idx in 0..node.shards.len() {
+            let now = Instant::now();
+            let mut out = Vec::new();
+            let mut st = node.shards[idx].lock();
+            found = node.with_agent(idx, &mut st, |a| a.offer_pickup(&target, &room, now));
+            node.pump(idx, &mut st, now, &mut out);
+            node.flush(out);
+            if found {
+                break;
+            }
+        }
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut st = node.shards[picker_shard].lock();
+        let room = found.then_some(room.as_str());
+        node.with_agent(picker_shard, &mut st, |a| a.pickup_done(&picker, room, now));
+        node.pump(picker_shard, &mut st, now, &mut out);
+        node.flush(out);
     }
 }
 

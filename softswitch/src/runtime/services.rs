@@ -185,6 +185,13 @@ impl Services for NodeServices<'_> {
         Ok(Arc::new(Prompt::concat(parts.iter().map(|p| p.as_ref()))))
     }
 
+    fn request_pickup(&self, target: &str, picker: &str) {
+        let _ = self
+            .node
+            .pickups
+            .send((target.to_string(), self.shard, picker.to_string()));
+    }
+
     fn device_use(&self, user: &str, busy: bool) {
         let mut in_use = lock(&self.node.in_use);
         let n = in_use.entry(user.to_string()).or_insert(0);

@@ -14,6 +14,7 @@ mod conference;
 mod dial;
 mod dialog;
 mod digits;
+mod pickup;
 mod playback;
 pub(crate) mod record;
 mod session_timer;
@@ -138,6 +139,9 @@ pub trait Services {
     /// Messages of `mailbox` changed (left, heard, deleted): tell its phones
     /// (message-waiting NOTIFY); must not block.
     fn mailbox_changed(&self, mailbox: &crate::voicemail::MailboxId);
+    /// Asks the node to find a call ringing `target` for the caller of the call
+    /// with Call-ID `picker`; the answer comes as [`CallAgent::pickup_done`].
+    fn request_pickup(&self, target: &str, picker: &str);
     /// One more (`true`) or one fewer call in progress for endpoint `user`, for
     /// the dialplan's `DEVICE_STATE`.
     fn device_use(&self, user: &str, busy: bool);

@@ -407,6 +407,10 @@ impl CallAgent<'_> {
                         None => break,
                     }
                 }
+                Action::Pickup { targets } => match self.start_pickup(&mut call, &targets, now) {
+                    Some(outcome) => outcome,
+                    None => break,
+                },
                 Action::ConfBridge {
                     conference,
                     user_profile,

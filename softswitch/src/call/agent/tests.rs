@@ -86,6 +86,9 @@ exten => 880,1,Answer()
  same => n,Hangup()
 exten => _*67X.,1,Set(CALLERID(pres)=prohib)
  same => n,Dial(SIP/${EXTEN:3},20)
+exten => _*8XXXX,1,Pickup(${EXTEN:2})
+ same => n,Set(DB(test/pickup)=nothing)
+ same => n,Hangup()
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -123,11 +126,16 @@ struct MediaLog {
     sent_digits: Vec<(String, u8, Duration, Duration)>,
     seated: Arc<std::sync::atomic::AtomicBool>,
     muted: Arc<std::sync::atomic::AtomicBool>,
+    /// Seats per conference room.
+    rooms: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 struct FakeSeat(
     Arc<std::sync::atomic::AtomicBool>,
     Arc<std::sync::atomic::AtomicBool>,
+    /// The room and how many sit in it.
+    String,
+    Arc<Mutex<HashMap<String, usize>>>,
 );
 
 impl super::ConferenceSeat for FakeSeat {
@@ -138,13 +146,14 @@ impl super::ConferenceSeat for FakeSeat {
         self.1.load(std::sync::atomic::Ordering::Relaxed)
     }
     fn members(&self) -> usize {
-        1
+        self.3.lock().unwrap().get(&self.2).copied().unwrap_or(0)
     }
 }
 
 impl Drop for FakeSeat {
     fn drop(&mut self) {
         self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+        *self.3.lock().unwrap().entry(self.2.clone()).or_default() -= 1;
     }
 }
 
@@ -224,7 +233,17 @@ impl MediaSession for FakeMedia {
         let mut log = self.0.lock().unwrap();
         log.seats.push((room.to_string(), payload_type));
         log.seated.store(true, std::sync::atomic::Ordering::Relaxed);
-        Box::new(FakeSeat(log.seated.clone(), log.muted.clone()))
+        *log.rooms
+            .lock()
+            .unwrap()
+            .entry(room.to_string())
+            .or_default() += 1;
+        Box::new(FakeSeat(
+            log.seated.clone(),
+            log.muted.clone(),
+            room.to_string(),
+            log.rooms.clone(),
+        ))
     }
     fn record(&self, spec: &media::record::RecordSpec) -> Result<Box<dyn Recorder>, String> {
         let mut log = self.0.lock().unwrap();
@@ -249,6 +268,8 @@ struct FakeNode {
     changed: RefCell<Vec<String>>,
     /// Calls in progress per endpoint, as the agent reported them.
     in_use: RefCell<HashMap<String, i32>>,
+    /// (ringing endpoint, picker's Call-ID) of every Pickup asked for.
+    pickups: RefCell<Vec<(String, String)>>,
 }
 
 struct Env<'a> {
@@ -319,6 +340,11 @@ impl Services for FakeNode {
     }
     fn write_cdr(&self, cdr: Cdr) {
         self.cdrs.borrow_mut().push(cdr);
+    }
+    fn request_pickup(&self, target: &str, picker: &str) {
+        self.pickups
+            .borrow_mut()
+            .push((target.to_string(), picker.to_string()));
     }
     fn device_use(&self, user: &str, busy: bool) {
         let mut in_use = self.in_use.borrow_mut();
@@ -422,6 +448,7 @@ impl Net {
                 cdrs: Default::default(),
                 changed: Default::default(),
                 in_use: Default::default(),
+                pickups: Default::default(),
             },
             layer: TransactionLayer::new(TimerConfig::default()),
             calls: CallTable::default(),
@@ -1759,4 +1786,66 @@ fn both_phones_count_as_busy_while_the_call_lasts() {
     net.deliver(CALLER, caller_request("BYE", "busy1", &tag, 2, ""));
     net.expect(CALLER, "200 BYE");
     assert_eq!((count(&net, "1001"), count(&net, "1002")), (0, 0));
+}
+
+/// Pickup: a call ringing 1002 is answered from another phone; the two callers
+/// meet in a two-seat room, and when one hangs up the other is hung up.
+#[test]
+fn a_ringing_call_is_picked_up_from_another_phone() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("ring1", "1002", true));
+    let leg = net.expect(BOB, "INVITE");
+    net.deliver(BOB, reply(&leg, 180, "bob", None));
+    net.deliver(CALLER, invite("pick1", "*81002", true));
+    assert_eq!(
+        *net.node.pickups.borrow(),
+        [("1002".to_string(), "pick1".to_string())]
+    );
+    // What the node does with the request.
+    let now = net.now;
+    assert!(net.agent(|a| a.offer_pickup("1002", "room-x", now)));
+    net.agent(|a| a.pickup_done("pick1", Some("room-x"), now));
+    net.pump();
+    net.expect(BOB, "CANCEL");
+    let mut ring_ok = None;
+    let mut answered = Vec::new();
+    for _ in 0..2 {
+        let ok = net.expect(CALLER, "200 INVITE");
+        let id = ok.call_id().unwrap().to_string();
+        if id == "ring1" {
+            ring_ok = Some(ok);
+        }
+        answered.push(id);
+    }
+    answered.sort();
+    assert_eq!(answered, ["pick1", "ring1"]);
+    assert_eq!(
+        net.node
+            .media
+            .lock()
+            .unwrap()
+            .rooms
+            .lock()
+            .unwrap()
+            .get("room-x"),
+        Some(&2)
+    );
+    // The picked-up caller hangs up: the picker is hung up too.
+    let tag = to_tag(&ring_ok.unwrap());
+    net.deliver(CALLER, caller_request("BYE", "ring1", &tag, 2, ""));
+    net.expect(CALLER, "200 BYE");
+    net.advance(Duration::from_millis(600));
+    let bye = net.expect(CALLER, "BYE");
+    assert_eq!(bye.call_id(), Some("pick1"));
+}
+
+#[test]
+fn picking_up_when_nothing_rings_goes_on_in_the_dialplan() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("pick2", "*81003", true));
+    let now = net.now;
+    assert!(!net.agent(|a| a.offer_pickup("1003", "room-y", now)));
+    net.agent(|a| a.pickup_done("pick2", None, now));
+    net.pump();
+    assert_eq!(db(&net, "pickup").as_deref(), Some("nothing"));
 }

@@ -55,6 +55,7 @@ impl CallAgent<'_> {
                 }
             }
             Timer::RecordSilence => return Self::record_silence_check(call, now),
+            Timer::PeerCheck => return self.peer_check(call, now),
             Timer::Resume => {
                 if call.waiting {
                     if let Some(r) = call.recording.take() {
@@ -136,7 +137,12 @@ impl CallAgent<'_> {
 
     /// The switch ends an answered call on its own (no ACK, no media, no refresh):
     /// BYE to both phones; the dialplan goes on as if the caller hung up.
-    fn hang_up_both(&mut self, call: &mut Call, reason: &'static str, now: Instant) -> Resume {
+    pub(super) fn hang_up_both(
+        &mut self,
+        call: &mut Call,
+        reason: &'static str,
+        now: Instant,
+    ) -> Resume {
         call.cdr.hangup_cause.get_or_insert(16);
         call.cdr.end_reason.get_or_insert(reason);
         self.bye_caller(call, now);
