@@ -91,14 +91,35 @@ impl Prompt {
         }
     }
 
-    /// The prompt as G.711 payload for RTP payload type 0 (PCMU) or 8 (PCMA).
+    /// The prompt as RTP payload for payload type 0 (PCMU), 8 (PCMA) or 9 (G.722;
+    /// the 8 kHz sound doubled to 16 kHz, so it sounds as it would in G.711).
+    /// Every payload type gives 8 bytes per millisecond, so the player's 160-byte
+    /// packets are 20 ms in each.
     pub fn encode(&self, payload_type: u8) -> Vec<u8> {
+        if payload_type == 9 {
+            return self.encode_g722();
+        }
         let encode = if payload_type == 8 {
             g711::alaw_encode
         } else {
             g711::ulaw_encode
         };
         self.samples.iter().map(|&s| encode(s)).collect()
+    }
+
+    fn encode_g722(&self) -> Vec<u8> {
+        use audio_codec::Encoder as _;
+        // Whole 20 ms frames, padded with silence: a G.722 byte stream has no
+        // silence byte a player could pad with.
+        let frames = self.samples.len().div_ceil(160).max(1);
+        let mut wide = Vec::with_capacity(frames * 320);
+        for (k, &s) in self.samples.iter().enumerate() {
+            let next = self.samples.get(k + 1).copied().unwrap_or(s);
+            wide.push(s);
+            wide.push(((i32::from(s) + i32::from(next)) / 2) as i16);
+        }
+        wide.resize(frames * 320, 0);
+        audio_codec::g722::G722Encoder::new().encode(&wide)
     }
 }
 
@@ -227,5 +248,37 @@ mod tests {
         assert_eq!(ab.encode(0)[0], 0xff);
         assert_eq!(ab.encode(8)[0], 0xd5);
         assert_eq!(ab.encode(0).len(), 12000);
+    }
+}
+
+#[cfg(test)]
+mod g722_tests {
+    use super::*;
+    use audio_codec::Decoder as _;
+
+    /// A 1 kHz prompt encoded as G.722 decodes (at 16 kHz) back to 1 kHz, one
+    /// 160-byte packet per 20 ms.
+    #[test]
+    fn prompts_encode_to_g722_that_decodes_to_the_same_tone() {
+        let samples: Vec<i16> = (0..8000)
+            .map(|k| {
+                (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * k as f64 / 8000.0).sin()) as i16
+            })
+            .collect();
+        let payload = Prompt::from_samples(samples).encode(9);
+        assert_eq!(payload.len(), 8000, "8 bytes per ms, like G.711");
+        let decoded = audio_codec::g722::G722Decoder::new().decode(&payload);
+        assert_eq!(decoded.len(), 16000);
+        let power = |f: f64| {
+            let w = 2.0 * std::f64::consts::PI * f / 16000.0;
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for &x in &decoded[4000..] {
+                let s0 = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2
+        };
+        assert!(power(1000.0) > 100.0 * power(3000.0), "the tone survives");
     }
 }

@@ -740,8 +740,9 @@ fn answering_phone(
     });
     assert!(
         phone.wait_registered(Duration::from_secs(15)),
-        "{}",
-        phone.log()
+        "{}\nswitch:\n{}",
+        phone.log(),
+        sw.log()
     );
     TonePhone {
         phone,
@@ -879,5 +880,47 @@ fn a_call_ringing_elsewhere_is_picked_up_and_both_hear_each_other() {
             >= 2),
         "{}",
         sw.log()
+    );
+}
+
+/// A phone that offers only G.722 hears prompts encoded in G.722.
+#[test]
+fn a_wideband_only_phone_hears_the_prompt_in_g722() {
+    use softswitch_e2e::audio::tone_fraction;
+    let net = TestNet::new();
+    let plan = "[internal]\nexten => 602,1,Playback(test-tone)\n same => n,Hangup()\n";
+    let sw = switch_with_sounds(&net, plan, "", &[("test-tone", 1000.0, 3.0)]);
+    let tones = tempfile::tempdir().unwrap();
+    let wav = tones.path().join("tone.wav");
+    softswitch_e2e::audio::write_tone_wav(&wav, 440.0, 40.0);
+    let phone = Baresip::start(BaresipOptions {
+        ip: net.ip(95).into(),
+        sip_port: 5080,
+        rtp_ports: (24600, 24699),
+        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 26,
+        account: format!(
+            "<sip:1001@{}:5060>;auth_pass=secret1001;regint=600;audio_codecs=G722",
+            net.switch_ip()
+        ),
+        source: Some(wav),
+        record: true,
+    });
+    assert!(
+        phone.wait_registered(Duration::from_secs(15)),
+        "{}",
+        phone.log()
+    );
+    phone.command("dial", &format!("sip:602@{}:5060", net.switch_ip()));
+    let (rate, heard) = heard_after_the_call(&sw, &phone);
+    assert!(
+        phone.log().contains("G722"),
+        "negotiated G.722\n{}",
+        phone.log()
+    );
+    let prompt = tone_fraction(&heard, rate, 1000.0);
+    assert!(
+        prompt >= 0.6,
+        "the prompt is heard in {prompt:.2} of frames (rate {rate})\n{}",
+        phone.log()
     );
 }

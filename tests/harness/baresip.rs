@@ -48,6 +48,7 @@ impl Baresip {
              module_path\t\t/usr/lib/baresip/modules\n\
              module\t\t\tstdio.so\n\
              module\t\t\tg711.so\n\
+             module\t\t\tg722.so\n\
              module\t\t\taubridge.so\n\
              module\t\t\taufile.so\n\
              module_app\t\taccount.so\n\

@@ -149,7 +149,9 @@ fn conference(args: &[String]) -> Result<(), String> {
                     for (i, b) in packet[12..].iter_mut().enumerate() {
                         let t = (usize::from(seq) * 160 + i) as f64 / 8000.0;
                         let f = 300.0 + 10.0 * k as f64;
-                        *b = media::g711::ulaw_encode((3000.0 * (6.283 * f * t).sin()) as i16);
+                        *b = media::g711::ulaw_encode(
+                            (3000.0 * (std::f64::consts::TAU * f * t).sin()) as i16,
+                        );
                     }
                     let _ = p.socket.send_to(&packet, p.session.local_rtp(Side::A));
                 }

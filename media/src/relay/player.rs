@@ -31,6 +31,7 @@ pub(crate) async fn play(
     payload_type: u8,
     looped: bool,
 ) {
+    // G.711 silence; G.722 payloads come in whole frames and need no padding.
     let silence = if payload_type == 8 { 0xd5 } else { 0xff };
     let ssrc = random_u32();
     let mut seq = random_u32() as u16;

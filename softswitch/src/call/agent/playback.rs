@@ -7,6 +7,7 @@ use super::*;
 /// RTP payload types the player can encode.
 const PCMU: u8 = 0;
 const PCMA: u8 = 8;
+const G722: u8 = 9;
 
 impl CallAgent<'_> {
     /// Starts `files` toward the caller; how long they play, or None when they
@@ -36,7 +37,7 @@ impl CallAgent<'_> {
                 self.provisional_to_caller(call, 183, "Session Progress", sdp, now);
             }
         }
-        let payload_type = caller_g711(call);
+        let payload_type = caller_playback(call);
         let relay = call.relay.as_ref()?;
         relay.play(
             RelaySide::A,
@@ -64,7 +65,7 @@ impl CallAgent<'_> {
         };
         let sdp = self.caller_sdp(call, None);
         self.provisional_to_caller(call, 183, "Session Progress", sdp, now);
-        let payload_type = caller_g711(call);
+        let payload_type = caller_playback(call);
         if let Some(relay) = &call.relay {
             relay.play(
                 RelaySide::A,
@@ -117,7 +118,7 @@ impl CallAgent<'_> {
                     duration_ms as u32,
                     gap_ms as u32,
                 );
-                let payload_type = caller_g711(call);
+                let payload_type = caller_playback(call);
                 relay.play(
                     RelaySide::A,
                     tones.encode(payload_type).into(),
@@ -134,7 +135,7 @@ impl CallAgent<'_> {
         let Some(cadence) = media::tones::tone(&self.svc.config().media.tones, tone) else {
             return;
         };
-        let payload_type = caller_g711(call);
+        let payload_type = caller_playback(call);
         if let Some(relay) = &call.relay {
             relay.play(
                 RelaySide::A,
@@ -146,20 +147,28 @@ impl CallAgent<'_> {
     }
 }
 
-/// The G.711 law to play in: the first of PCMU/PCMA the caller offered.
+/// The G.711 law the mixer and recorder speak with this caller: the first of
+/// PCMU/PCMA it offered.
 pub(super) fn caller_g711(call: &Call) -> u8 {
-    call.offer
-        .as_ref()
-        .and_then(|sdp| {
-            sdp.media()
-                .into_iter()
-                .find(|m| m.kind == "audio" && m.port != 0)
-                .and_then(|m| {
-                    m.formats
-                        .iter()
-                        .filter_map(|f| f.parse::<u8>().ok())
-                        .find(|pt| *pt == PCMU || *pt == PCMA)
-                })
-        })
-        .unwrap_or(PCMU)
+    first_offered(call, &[PCMU, PCMA]).unwrap_or(PCMU)
+}
+
+/// What prompts and tones are played in: the first of PCMU, PCMA and G.722 the
+/// caller offered, so a wideband-only phone hears them too.
+pub(super) fn caller_playback(call: &Call) -> u8 {
+    first_offered(call, &[PCMU, PCMA, G722]).unwrap_or(PCMU)
+}
+
+fn first_offered(call: &Call, wanted: &[u8]) -> Option<u8> {
+    call.offer.as_ref().and_then(|sdp| {
+        sdp.media()
+            .into_iter()
+            .find(|m| m.kind == "audio" && m.port != 0)
+            .and_then(|m| {
+                m.formats
+                    .iter()
+                    .filter_map(|f| f.parse::<u8>().ok())
+                    .find(|pt| wanted.contains(pt))
+            })
+    })
 }

@@ -108,7 +108,7 @@ impl CallAgent<'_> {
             }
         };
         if !opts.quiet {
-            let payload_type = playback::caller_g711(call);
+            let payload_type = playback::caller_playback(call);
             let beep = media::tones::beep().encode(payload_type);
             relay.play(RelaySide::A, beep.into(), payload_type, false);
         }
