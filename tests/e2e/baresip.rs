@@ -172,7 +172,23 @@ fn baresip_call_carries_audio_both_ways_through_the_relay() {
     for leg in ["caller", "callee"] {
         let pkts = cdr["media"][leg]["packets"].as_u64().unwrap_or(0);
         assert!(pkts >= 100, "{leg} RTP through the relay: {cdr}");
+        let mos = cdr["media"][leg]["mos"].as_f64().unwrap_or(0.0);
+        assert!(
+            (4.0..=4.5).contains(&mos),
+            "{leg} MOS of a clean loopback call: {cdr}"
+        );
     }
+    // The table a person reads shows the post-dial delay and both MOS values.
+    let table = String::from_utf8_lossy(&sw.cli(&["cdr"]).stdout).into_owned();
+    assert!(
+        table.contains("PDD") && table.contains("MOS A/B"),
+        "{table}"
+    );
+    let row = table.lines().last().unwrap();
+    assert!(
+        row.contains("ms") && row.matches("4.").count() >= 2,
+        "{table}"
+    );
 }
 
 /// A registered baresip phone that sends a `tone_hz` tone from a file and, when

@@ -32,9 +32,14 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
         writeln!(out, "no calls recorded")?;
         return Ok(());
     }
-    let table: Vec<[String; 10]> = rows
+    let table: Vec<[String; 11]> = rows
         .iter()
         .map(|r| {
+            let media: serde_json::Value = serde_json::from_str(&r.media).unwrap_or_default();
+            let mos = |leg: &str| match &media[leg]["mos"] {
+                serde_json::Value::Null => "-".to_string(),
+                v => v.to_string(),
+            };
             let start = jiff::Timestamp::from_millisecond(r.start_at)
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_default();
@@ -48,6 +53,7 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
                 format!("{}s", r.duration),
                 format!("{}s", r.billsec),
                 r.pdd_ms.map_or("-".into(), |ms| format!("{ms}ms")),
+                format!("{}/{}", mos("caller"), mos("callee")),
                 r.uniqueid.clone(),
             ]
         })
@@ -64,6 +70,7 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
             "DURATION",
             "BILLSEC",
             "PDD",
+            "MOS A/B",
             "UNIQUEID",
         ],
         &table,

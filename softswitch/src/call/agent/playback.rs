@@ -172,3 +172,79 @@ fn first_offered(call: &Call, wanted: &[u8]) -> Option<u8> {
             })
     })
 }
+
+/// `SayNumber(n)` in English as the prompts that say it: "digits/2"
+/// "digits/hundred" "digits/40" "digits/2" for 242, down to "digits/0" for zero;
+/// "digits/minus" first for a negative number.
+pub(super) fn number_prompts(number: &str) -> Option<Vec<String>> {
+    let n: i64 = number.trim().parse().ok()?;
+    let mut files = Vec::new();
+    if n < 0 {
+        files.push("digits/minus".to_string());
+    }
+    let n = n.unsigned_abs();
+    if n == 0 {
+        files.push("digits/0".into());
+        return Some(files);
+    }
+    say_below_billion(n, &mut files);
+    Some(files)
+}
+
+fn say_below_billion(n: u64, files: &mut Vec<String>) {
+    for (unit, name) in [
+        (1_000_000_000u64, "billion"),
+        (1_000_000, "million"),
+        (1_000, "thousand"),
+    ] {
+        if n >= unit {
+            say_below_billion(n / unit, files);
+            files.push(format!("digits/{name}"));
+            return say_below_billion(n % unit, files);
+        }
+    }
+    if n >= 100 {
+        files.push(format!("digits/{}", n / 100));
+        files.push("digits/hundred".into());
+    }
+    match n % 100 {
+        0 => {}
+        r @ 1..=19 => files.push(format!("digits/{r}")),
+        r => {
+            files.push(format!("digits/{}", r / 10 * 10));
+            if r % 10 != 0 {
+                files.push(format!("digits/{}", r % 10));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::number_prompts;
+
+    fn said(n: &str) -> String {
+        number_prompts(n)
+            .unwrap()
+            .iter()
+            .map(|f| f.trim_start_matches("digits/").to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn numbers_are_said_in_english() {
+        assert_eq!(said("0"), "0");
+        assert_eq!(said("7"), "7");
+        assert_eq!(said("13"), "13");
+        assert_eq!(said("40"), "40");
+        assert_eq!(said("42"), "40 2");
+        assert_eq!(said("100"), "1 hundred");
+        assert_eq!(said("242"), "2 hundred 40 2");
+        assert_eq!(said("1005"), "1 thousand 5");
+        assert_eq!(said("12345"), "12 thousand 3 hundred 40 5");
+        assert_eq!(said("2000000"), "2 million");
+        assert_eq!(said("-3"), "minus 3");
+        assert_eq!(number_prompts("12a"), None);
+    }
+}

@@ -329,6 +329,20 @@ impl CallAgent<'_> {
                         None => Resume::Done,
                     }
                 }
+                Action::SayNumber { number, .. } => {
+                    let Some(files) = playback::number_prompts(&number) else {
+                        tracing::warn!(call = %call.uniqueid, %number, "SayNumber: not a number");
+                        input = Resume::Done;
+                        continue;
+                    };
+                    match self.play(&mut call, &files, None, true, now) {
+                        Some(length) => {
+                            call.park(now + length, Resume::Done);
+                            break;
+                        }
+                        None => Resume::Done,
+                    }
+                }
                 Action::WaitExten { timeout, .. } => {
                     let wait = if timeout > 0.0 { timeout } else { 10.0 };
                     call.park(

@@ -89,6 +89,9 @@ exten => _*67X.,1,Set(CALLERID(pres)=prohib)
 exten => _*8XXXX,1,Pickup(${EXTEN:2})
  same => n,Set(DB(test/pickup)=nothing)
  same => n,Hangup()
+exten => 890,1,SayNumber(242)
+ same => n,Set(DB(test/said)=yes)
+ same => n,Hangup()
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -1848,4 +1851,17 @@ fn picking_up_when_nothing_rings_goes_on_in_the_dialplan() {
     net.agent(|a| a.pickup_done("pick2", None, now));
     net.pump();
     assert_eq!(db(&net, "pickup").as_deref(), Some("nothing"));
+}
+
+/// SayNumber(242): "two hundred forty two", four half-second words.
+#[test]
+fn saynumber_plays_the_number_in_words() {
+    let mut net = Net::new(60);
+    net.deliver(CALLER, invite("sn1", "890", true));
+    net.expect(CALLER, "200 INVITE");
+    assert_eq!(net.node.media.lock().unwrap().played, [(16_000, 0, false)]);
+    net.advance(Duration::from_millis(1900));
+    assert_eq!(db(&net, "said"), None);
+    net.advance(Duration::from_millis(200));
+    assert_eq!(db(&net, "said").as_deref(), Some("yes"));
 }
