@@ -233,6 +233,13 @@ impl Interpreter {
             v.set("PROGRESSTIME", &(t as u64).to_string());
             v.set("PROGRESSTIME_MS", &((t * 1000.0) as u64).to_string());
         }
+        // `d`: a digit the caller pressed while it rang leaves for that extension.
+        if r.status != DialStatus::Answer
+            && let Some(d) = r.digit
+        {
+            self.chan.set_position(digit_context, &d.to_string(), 1);
+            return Flow::Jumped;
+        }
         match r.status {
             DialStatus::Answer => {
                 self.chan.answered = true;

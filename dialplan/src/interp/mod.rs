@@ -352,6 +352,17 @@ impl Interpreter {
         }
     }
 
+    /// Dial's `d` option: whether `digit` names an extension of the context the
+    /// running Dial exits to (`EXITCONTEXT`, else the current one).
+    pub fn dial_exit_exists(&self, digit: char, env: &dyn Env) -> bool {
+        match &self.state {
+            State::Waiting(Pending::Dial { digit_context, .. }) => {
+                self.exists(digit_context, &digit.to_string(), env)
+            }
+            _ => false,
+        }
+    }
+
     fn exists(&self, context: &str, exten: &str, env: &dyn Env) -> bool {
         let tz = env.time_zone();
         let when = When {

@@ -108,6 +108,11 @@ impl DialOptions {
     pub fn caller_transfer(&self) -> bool {
         self.has('T')
     }
+    /// `d`: a single digit the caller presses while it rings leaves for that
+    /// extension, if it exists.
+    pub fn digit_exit(&self) -> bool {
+        self.has('d')
+    }
     /// `g`: continue the caller's dialplan when the callee hangs up.
     pub fn continue_on_callee_hangup(&self) -> bool {
         self.has('g')

@@ -185,6 +185,8 @@ pub enum Listen {
         max: Option<u32>,
         timeout: std::time::Duration,
     },
+    /// Dial with `d`: a digit naming an extension ends the Dial there.
+    DialExit,
     /// ConfBridge: `1` toggles mute, `#` leaves the room.
     Conference,
     /// A voicemail application's prompt: a digit in `cut` stops it and goes to
@@ -218,6 +220,10 @@ pub struct DialRun {
     /// `T` and `t`: the caller and the callee may transfer. Recorded for the
     /// in-call feature codes, which need DTMF from the media server.
     pub transfer: (bool, bool),
+    /// `d`: a digit from the caller while it rings may leave for an extension.
+    pub digit_exit: bool,
+    /// `D(called:calling)`: DTMF sent to each side once answered.
+    pub send_on_answer: (String, String),
 }
 
 pub struct Call {

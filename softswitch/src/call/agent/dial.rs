@@ -17,6 +17,15 @@ impl CallAgent<'_> {
             failed_causes: Vec::new(),
             ringback: false,
             transfer: (false, false),
+            digit_exit: req.options.digit_exit(),
+            send_on_answer: {
+                let d = req.options.arg('D').unwrap_or("");
+                let mut parts = d.split(':');
+                (
+                    parts.next().unwrap_or("").to_string(),
+                    parts.next().unwrap_or("").to_string(),
+                )
+            },
         };
         let first_leg = call.legs.len();
         for target in &req.targets {
@@ -59,6 +68,9 @@ impl CallAgent<'_> {
                 now + Duration::from_secs_f64(t.min(86_400.0)),
                 Timer::DialTimeout,
             );
+        }
+        if run.digit_exit {
+            call.listen = Listen::DialExit;
         }
         call.dial = Some(run);
         None
@@ -286,6 +298,7 @@ impl CallAgent<'_> {
                     if let Some(d) = call.dial.as_mut() {
                         d.answered_at = Some(now);
                     }
+                    self.send_on_answer(&mut call, answer.as_ref());
                     call.cdr.dstchannel = call.legs[n].channel.clone();
                     call.cdr.disposition = Some("ANSWERED");
                     call.cdr.sip_status = Some(status);
@@ -424,5 +437,65 @@ impl CallAgent<'_> {
             Err(e) => tracing::debug!(error = %e, "PRACK not sent"),
         }
         true
+    }
+}
+
+impl CallAgent<'_> {
+    /// `D(called:calling)`: the DTMF each side gets once the callee answers, as
+    /// RFC 4733 events in the payload type its SDP gave telephone-event.
+    fn send_on_answer(&mut self, call: &mut Call, answer: Option<&Sdp>) {
+        let Some((called, calling)) = call
+            .dial
+            .as_ref()
+            .map(|d| d.send_on_answer.clone())
+            .filter(|(a, b)| !a.is_empty() || !b.is_empty())
+        else {
+            return;
+        };
+        let Some(relay) = &call.relay else {
+            return;
+        };
+        let key = Duration::from_millis(100);
+        let gap = Duration::from_millis(250);
+        if let Some(pt) = answer.and_then(digits::telephone_event_pt)
+            && !called.is_empty()
+        {
+            relay.send_digits(RelaySide::B, &called, pt, key, gap);
+        }
+        if let Some(pt) = call.offer.as_ref().and_then(digits::telephone_event_pt)
+            && !calling.is_empty()
+        {
+            relay.send_digits(RelaySide::A, &calling, pt, key, gap);
+        }
+    }
+
+    /// A digit from the caller while a Dial with `d` rings: if it names an
+    /// extension, the Dial ends and the dialplan goes there.
+    pub(super) fn dial_exit(
+        &mut self,
+        call: &mut Call,
+        digit: char,
+        now: Instant,
+    ) -> Option<Resume> {
+        let mut exists = false;
+        let interp = &call.interp;
+        self.svc.with_env(self.wall_ms, &mut |env| {
+            exists = interp.dial_exit_exists(digit, env);
+        });
+        if !exists || call.bridged.is_some() {
+            return None;
+        }
+        tracing::info!(call = %call.uniqueid, %digit, "caller left the Dial with a digit");
+        for n in call.pending_legs().collect::<Vec<_>>() {
+            self.cancel_leg(call, n, now);
+        }
+        call.disarm(Timer::DialTimeout);
+        if let Some(r) = &call.relay {
+            r.stop_playing();
+        }
+        call.dial = None;
+        let mut result = dialplan::interp::DialResult::failed(DialStatus::Cancel, None);
+        result.digit = Some(digit);
+        Some(Resume::Dial(result))
     }
 }

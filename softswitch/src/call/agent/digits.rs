@@ -63,6 +63,13 @@ impl CallAgent<'_> {
                     }
                 }
             }
+            Listen::DialExit => match self.dial_exit(&mut call, digit, now) {
+                Some(done) => Some(done),
+                None => {
+                    call.listen = Listen::DialExit;
+                    None
+                }
+            },
             Listen::Conference => match Self::conference_digit(&mut call, digit) {
                 Some(done) => Some(done),
                 None => {
