@@ -262,3 +262,35 @@ fn a_broken_plan_stops_the_switch_from_starting() {
         "{err}"
     );
 }
+
+/// `softswitch peers --explain NUMBER` as a network engineer runs it: the hunt
+/// list of the founding two-site pattern, and a bad pattern pointed at exactly.
+#[test]
+fn peers_explain_shows_the_hunt_list_and_bad_patterns_their_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("softswitch.toml");
+    let base = "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n\n\
+        [[dial_peer]]\ntag = 1\ndestination_pattern = \"22.\"\nsession_target = \"ipv4:192.168.100.2\"\n\n\
+        [[dial_peer]]\ntag = 2\ndestination_pattern = \"2...\"\nsession_target = \"ipv4:192.168.100.3:5070\"\npreference = 1\n";
+    std::fs::write(&config, base).unwrap();
+    let c = config.to_str().unwrap();
+    let out = softswitch(&["peers", "--config", c, "--explain", "2217"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let first = shown.find("1. dial peer 1").expect(&shown);
+    let second = shown.find("2. dial peer 2").expect(&shown);
+    assert!(first < second, "{shown}");
+    assert!(shown.contains("2 literal digits"), "{shown}");
+    let out = softswitch(&["peers", "--config", c, "--explain", "331"]);
+    assert!(text(&out.stdout).contains("no dial peer matches"));
+
+    std::fs::write(&config, base.replace("\"2...\"", "\"2[1-\"")).unwrap();
+    let out = softswitch(&["peers", "--config", c]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("softswitch.toml:11:25: destination-pattern `2[1-`, character 2"),
+        "{err}"
+    );
+}

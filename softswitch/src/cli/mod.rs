@@ -4,6 +4,7 @@
 mod calls;
 mod cdr;
 mod dialplan_cmd;
+mod peers;
 mod registrations;
 mod table;
 
@@ -75,6 +76,20 @@ pub enum Command {
         #[command(subcommand)]
         command: dialplan_cmd::DialplanCommand,
     },
+    /// Dial peers; with --explain, the ones a number tries, in order, and why.
+    Peers {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// A called number: show its hunt list.
+        #[arg(long, value_name = "NUMBER")]
+        explain: Option<String>,
+        /// The Call-ID the Call-ID hash shares equal peers by.
+        #[arg(long, default_value = "explain")]
+        call_id: String,
+        /// One JSON object per peer instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the dialplan, then make the running node load it (SIGHUP does the same).
     Reload {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
@@ -125,6 +140,16 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Dialplan { command } => dialplan_cmd::run(command),
+        Command::Peers {
+            config,
+            explain,
+            call_id,
+            json,
+        } => {
+            let config = load_config(&config)?;
+            peers::print(&config, explain.as_deref(), &call_id, json)?;
+            Ok(0)
+        }
         Command::Reload { config } => dialplan_cmd::reload(&config),
         Command::CheckConfig { config } => {
             let cfg = load_config(&config)?;

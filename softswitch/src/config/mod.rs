@@ -59,6 +59,10 @@ pub struct Config {
     pub voicemail: VoicemailConfig,
     #[serde(default, rename = "mailbox")]
     pub mailboxes: Vec<MailboxConfig>,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default, rename = "dial_peer")]
+    pub dial_peers: Vec<DialPeerConfig>,
     /// The directory of the config file; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -516,6 +520,56 @@ impl Default for VoicemailConfig {
     }
 }
 
+/// `[gateway]`: how calls are spread over equal dial peers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// `hash` (Call-ID, the default), `least_active` or `round_robin`.
+    #[serde(default)]
+    pub share: Option<Spanned<String>>,
+}
+
+impl GatewayConfig {
+    pub fn share(&self) -> gateway::select::Share {
+        self.share
+            .as_ref()
+            .and_then(|s| gateway::select::Share::parse(s.get_ref()))
+            .unwrap_or_default()
+    }
+}
+
+/// One `[[dial_peer]]`: Cisco's `dial-peer voice TAG voip`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialPeerConfig {
+    pub tag: Spanned<u32>,
+    /// IOS wildcard syntax: `22.`, `9T`, `[2-4]...$`.
+    pub destination_pattern: Spanned<String>,
+    /// `ipv4:A.B.C.D[:port]`, `ipv6:[addr]:port` or `dns:host[:port]`.
+    pub session_target: Spanned<String>,
+    /// 0 (default) is tried first; up to 10.
+    #[serde(default)]
+    pub preference: Option<Spanned<u8>>,
+    /// Where calls arriving from this peer run.
+    #[serde(default = "default_context")]
+    pub context: String,
+    #[serde(default = "default_peer_transport")]
+    pub transport: String,
+    /// A failed call through this peer tries no further peer.
+    #[serde(default)]
+    pub huntstop: bool,
+}
+
+impl DialPeerConfig {
+    pub fn preference(&self) -> u8 {
+        self.preference.as_ref().map_or(0, |p| *p.get_ref())
+    }
+}
+
+fn default_peer_transport() -> String {
+    "udp".into()
+}
+
 /// One `[[mailbox]]`, as a line of Asterisk's voicemail.conf.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -615,6 +669,56 @@ impl Config {
                 ));
             }
         }
+        let mut tags = HashSet::new();
+        for p in &config.dial_peers {
+            let tag = *p.tag.get_ref();
+            if !tags.insert(tag) {
+                return Err(located(
+                    Some(p.tag.span()),
+                    format!("dial peer {tag} is defined twice"),
+                ));
+            }
+            if let Err(e) = gateway::pattern::Pattern::parse(p.destination_pattern.get_ref()) {
+                // Point at the offending character inside the quoted value.
+                let span = p.destination_pattern.span();
+                let at = span.start + e.at;
+                return Err(located(Some(at..at + 1), e.to_string()));
+            }
+            if let Err(e) = parse_session_target(p.session_target.get_ref()) {
+                return Err(located(
+                    Some(p.session_target.span()),
+                    format!("dial peer {tag}: {e}"),
+                ));
+            }
+            if let Some(pref) = &p.preference
+                && *pref.get_ref() > 10
+            {
+                return Err(located(
+                    Some(pref.span()),
+                    format!("dial peer {tag}: preference must be 0 to 10"),
+                ));
+            }
+            if !["udp", "tcp"].contains(&p.transport.as_str()) {
+                return Err(located(
+                    Some(p.tag.span()),
+                    format!(
+                        "dial peer {tag}: transport `{}` is not udp or tcp",
+                        p.transport
+                    ),
+                ));
+            }
+        }
+        if let Some(share) = &config.gateway.share
+            && gateway::select::Share::parse(share.get_ref()).is_none()
+        {
+            return Err(located(
+                Some(share.span()),
+                format!(
+                    "[gateway] share `{}` is not hash, least_active or round_robin",
+                    share.get_ref()
+                ),
+            ));
+        }
         let r = &config.registrar;
         if r.min_expires > r.max_expires {
             return Err(located(
@@ -696,6 +800,24 @@ impl Config {
     /// The address the media relay binds and announces.
     pub fn rtp_address(&self) -> IpAddr {
         self.rtp.address.unwrap_or(self.sip.listen[0].addr.ip())
+    }
+
+    /// The dial peers as the gateway's selection sees them, all usable (health
+    /// is the running node's to know).
+    pub fn selection_peers(&self) -> Vec<gateway::select::Peer> {
+        self.dial_peers
+            .iter()
+            .filter_map(|p| {
+                Some(gateway::select::Peer {
+                    tag: *p.tag.get_ref(),
+                    pattern: gateway::pattern::Pattern::parse(p.destination_pattern.get_ref())
+                        .ok()?,
+                    preference: p.preference(),
+                    availability: gateway::select::Availability::Usable,
+                    active: 0,
+                })
+            })
+            .collect()
     }
 
     /// The mailbox `id` names, if configured.
@@ -783,6 +905,56 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         .map_or(before.len(), |i| before.len() - i - 1)
         + 1;
     (line, col)
+}
+
+/// A dial peer's `session_target`: `ipv4:A.B.C.D[:port]`, `ipv6:[addr][:port]` or
+/// `dns:host[:port]`; the port defaults to 5060.
+pub fn parse_session_target(s: &str) -> Result<(String, u16), String> {
+    let bad = || {
+        format!(
+            "session_target `{s}` must be ipv4:A.B.C.D[:port], ipv6:[addr][:port] or dns:host[:port]"
+        )
+    };
+    let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+    let port = |p: Option<&str>| match p {
+        None => Ok(5060),
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad),
+    };
+    match kind {
+        "ipv4" => {
+            let (host, p) = match rest.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            };
+            host.parse::<std::net::Ipv4Addr>().map_err(|_| bad())?;
+            Ok((host.to_string(), port(p)?))
+        }
+        "ipv6" => {
+            let inner = rest.strip_prefix('[').ok_or_else(bad)?;
+            let (host, after) = inner.split_once(']').ok_or_else(bad)?;
+            host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            let p = after.strip_prefix(':');
+            if !after.is_empty() && p.is_none() {
+                return Err(bad());
+            }
+            Ok((format!("[{host}]"), port(p)?))
+        }
+        "dns" => {
+            let (host, p) = match rest.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            };
+            let ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !ok {
+                return Err(bad());
+            }
+            Ok((host.to_string(), port(p)?))
+        }
+        _ => Err(bad()),
+    }
 }
 
 #[cfg(test)]
@@ -892,6 +1064,75 @@ mod tests {
         assert_eq!(ok.mailbox(&id).unwrap().pin, "1234");
         // 1001 watches its own box by default; 1002 lists it explicitly.
         assert_eq!(ok.endpoints_of_mailbox(&id), ["1001", "1002"]);
+    }
+
+    #[test]
+    fn session_targets_follow_ios_forms() {
+        assert_eq!(
+            parse_session_target("ipv4:192.168.100.2"),
+            Ok(("192.168.100.2".into(), 5060))
+        );
+        assert_eq!(
+            parse_session_target("ipv4:127.0.0.2:5070"),
+            Ok(("127.0.0.2".into(), 5070))
+        );
+        assert_eq!(
+            parse_session_target("ipv6:[::1]:5062"),
+            Ok(("[::1]".into(), 5062))
+        );
+        assert_eq!(
+            parse_session_target("dns:pbx-b.example.net"),
+            Ok(("pbx-b.example.net".into(), 5060))
+        );
+        for bad in [
+            "ras",
+            "ipv4:300.1.1.1",
+            "ipv4:1.2.3.4:0",
+            "ipv6:::1",
+            "dns:",
+            "enum:1",
+        ] {
+            assert!(parse_session_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dial_peers_are_checked_with_positions() {
+        let base = "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n";
+        let peer = |tag: u32, pattern: &str, extra: &str| {
+            format!(
+                "[[dial_peer]]\ntag = {tag}\ndestination_pattern = \"{pattern}\"\nsession_target = \"ipv4:127.0.0.2\"\n{extra}"
+            )
+        };
+        let twice = format!("{base}{}{}", peer(1, "22.", ""), peer(1, "33.", ""));
+        assert!(
+            parse(&twice)
+                .unwrap_err()
+                .to_string()
+                .ends_with("dial peer 1 is defined twice")
+        );
+        let pref = format!("{base}{}", peer(1, "22.", "preference = 11\n"));
+        assert!(
+            parse(&pref)
+                .unwrap_err()
+                .to_string()
+                .contains("preference must be 0 to 10")
+        );
+        let share = format!("{base}[gateway]\nshare = \"random\"\n");
+        let msg = parse(&share).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("etc/softswitch.toml:4:9: [gateway] share `random`"),
+            "{msg}"
+        );
+        let ok = parse(&format!(
+            "{base}{}{}",
+            peer(1, "22.", ""),
+            peer(2, "2...", "preference = 2\n")
+        ))
+        .unwrap();
+        let peers = ok.selection_peers();
+        assert_eq!(peers.len(), 2);
+        assert_eq!(peers[1].preference, 2);
     }
 
     #[test]
