@@ -113,6 +113,10 @@ pub struct Outbound {
     pub route_set: Vec<String>,
     /// The RSeq of the last reliable provisional we PRACKed.
     pub last_rseq: Option<u32>,
+    /// The dial peer this leg went to (`Dial(PEER/…)`).
+    pub peer_tag: Option<u32>,
+    /// Any response (a 100 included) came back.
+    pub responded: bool,
 }
 
 impl Outbound {
@@ -166,6 +170,8 @@ pub enum Timer {
     RecordSilence,
     /// A picked-up call: is the other side still in the room?
     PeerCheck,
+    /// A dial peer's leg got no response at all in time: hunt on.
+    PeerNoResponse(usize),
 }
 
 /// What a DTMF digit from the caller does to the action the dialplan is parked in.
@@ -224,6 +230,27 @@ pub struct DialRun {
     pub digit_exit: bool,
     /// `D(called:calling)`: DTMF sent to each side once answered.
     pub send_on_answer: (String, String),
+    /// `Dial(PEER/number)`: the peers still to try, in hunt order.
+    pub hunt: Option<Hunt>,
+}
+
+/// A Dial over dial peers: one peer at a time, the next one when the route
+/// (not the callee) failed.
+#[derive(Debug, Clone)]
+pub struct Hunt {
+    pub number: String,
+    pub next: std::collections::VecDeque<PeerTarget>,
+    /// The peer of the attempt in progress had `huntstop`.
+    pub stop_here: bool,
+}
+
+/// Where one dial peer is reached.
+#[derive(Debug, Clone)]
+pub struct PeerTarget {
+    pub tag: u32,
+    pub addr: std::net::SocketAddr,
+    pub transport: crate::sip::transaction::TransportKind,
+    pub huntstop: bool,
 }
 
 pub struct Call {

@@ -527,9 +527,17 @@ pub struct GatewayConfig {
     /// `hash` (Call-ID, the default), `least_active` or `round_robin`.
     #[serde(default)]
     pub share: Option<Spanned<String>>,
+    /// Seconds a peer has to say anything (a 100 Trying will do) before the
+    /// next one is tried; far shorter than Timer B's 32 s.
+    #[serde(default)]
+    pub invite_timeout: Option<f64>,
 }
 
 impl GatewayConfig {
+    pub fn invite_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.invite_timeout.unwrap_or(1.5).clamp(0.2, 32.0))
+    }
+
     pub fn share(&self) -> gateway::select::Share {
         self.share
             .as_ref()
@@ -800,6 +808,22 @@ impl Config {
     /// The address the media relay binds and announces.
     pub fn rtp_address(&self) -> IpAddr {
         self.rtp.address.unwrap_or(self.sip.listen[0].addr.ip())
+    }
+
+    /// The dial peer whose `session_target` is this address, for calls that
+    /// arrive from it (by IP: a peer answers and sends from its own port).
+    pub fn peer_from(&self, ip: IpAddr) -> Option<&DialPeerConfig> {
+        self.dial_peers.iter().find(|p| {
+            parse_session_target(p.session_target.get_ref())
+                .ok()
+                .and_then(|(host, _)| {
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<IpAddr>()
+                        .ok()
+                })
+                == Some(ip)
+        })
     }
 
     /// The dial peers as the gateway's selection sees them, all usable (health

@@ -1,4 +1,5 @@
 use super::*;
+use crate::call::{Hunt, PeerTarget};
 
 impl CallAgent<'_> {
     /// Starts a Dial. Returns the result at once when no leg could be started.
@@ -26,9 +27,22 @@ impl CallAgent<'_> {
                     parts.next().unwrap_or("").to_string(),
                 )
             },
+            hunt: None,
         };
         let first_leg = call.legs.len();
         for target in &req.targets {
+            if target.tech.eq_ignore_ascii_case("PEER") {
+                if run.hunt.is_some() {
+                    tracing::warn!(call = %call.uniqueid, %target, "one PEER target per Dial: this one is ignored");
+                    continue;
+                }
+                let number = target.resource.split('/').next().unwrap_or_default();
+                match self.hunt_for(call, number) {
+                    Some(hunt) => run.hunt = Some(hunt),
+                    None => run.failed_causes.push(3),
+                }
+                continue;
+            }
             if !target.tech.eq_ignore_ascii_case("SIP") {
                 tracing::warn!(call = %call.uniqueid, %target, "no channel technology for this Dial target yet");
                 run.failed_causes.push(66);
@@ -42,6 +56,13 @@ impl CallAgent<'_> {
             }
             for b in bindings {
                 self.start_leg(call, user, &b, now);
+            }
+        }
+        if let Some(mut hunt) = run.hunt.take() {
+            if self.start_peer_attempt(call, &mut hunt, now) {
+                run.hunt = Some(hunt);
+            } else {
+                run.failed_causes.push(3);
             }
         }
         if call.legs.len() == first_leg {
@@ -172,6 +193,8 @@ impl CallAgent<'_> {
             path: binding.path.clone(),
             route_set: binding.path.clone(),
             last_rseq: None,
+            peer_tag: None,
+            responded: false,
         });
         self.calls.index_call_id(&call_id, call.id);
         self.calls.index_client(key, call.id, ClientUse::Invite(n));
@@ -208,6 +231,7 @@ impl CallAgent<'_> {
     ) {
         let status = msg.status().unwrap_or(0);
         let answer = sdp_of(msg);
+        call.legs[n].responded = true;
         match status {
             100 => {}
             101..=199 => {
@@ -269,7 +293,11 @@ impl CallAgent<'_> {
                     if call.late_ack != Some(n) {
                         self.ack(&call, Side::Callee(n), msg);
                     }
-                } else if call.bridged.is_none() && !call.a.gone && call.phase != Phase::Ended {
+                } else if call.bridged.is_none()
+                    && !call.a.gone
+                    && call.phase != Phase::Ended
+                    && !matches!(leg.state, LegState::Failed(_))
+                {
                     leg.state = LegState::Answered;
                     leg.remote_tag = to_tag;
                     leg.remote_target = contact;
@@ -328,6 +356,13 @@ impl CallAgent<'_> {
                 call.cdr.sip_status.get_or_insert(status);
                 if !matches!(was, LegState::Cancelled | LegState::Withdrawn) {
                     tracing::info!(call = %call.uniqueid, callee = %call.legs[n].dialed, status, "leg failed");
+                }
+                if !matches!(was, LegState::Cancelled | LegState::Withdrawn)
+                    && call.legs[n].peer_tag.is_some()
+                    && self.hunt_next(&mut call, status, now)
+                {
+                    self.calls.put(call);
+                    return;
                 }
                 if call.bridged.is_none()
                     && call.phase != Phase::Ended
@@ -497,5 +532,145 @@ impl CallAgent<'_> {
         let mut result = dialplan::interp::DialResult::failed(DialStatus::Cancel, None);
         result.digit = Some(digit);
         Some(Resume::Dial(result))
+    }
+}
+
+impl CallAgent<'_> {
+    /// The peers `Dial(PEER/number)` tries, in hunt order (see `gateway::select`).
+    fn hunt_for(&mut self, call: &Call, number: &str) -> Option<Hunt> {
+        let config = self.svc.config();
+        let peers = self.svc.peer_availability(config.selection_peers());
+        let list = gateway::select::hunt_list(
+            &peers,
+            number,
+            &call.a.call_id,
+            config.gateway.share(),
+            self.svc.next_seq(),
+        );
+        for (tag, why) in &list.skipped {
+            tracing::info!(call = %call.uniqueid, tag, why = %why, "dial peer skipped");
+        }
+        let mut next = std::collections::VecDeque::new();
+        for c in &list.order {
+            let Some(p) = config.dial_peers.iter().find(|p| *p.tag.get_ref() == c.tag) else {
+                continue;
+            };
+            let target = crate::config::parse_session_target(p.session_target.get_ref())
+                .ok()
+                .and_then(|(host, port)| {
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, port))
+                });
+            let Some(addr) = target else {
+                tracing::warn!(call = %call.uniqueid, tag = c.tag, target = %p.session_target.get_ref(), "dns: session targets are not resolved yet: peer skipped");
+                continue;
+            };
+            next.push_back(PeerTarget {
+                tag: c.tag,
+                addr,
+                transport: if p.transport == "tcp" {
+                    crate::sip::transaction::TransportKind::Tcp
+                } else {
+                    crate::sip::transaction::TransportKind::Udp
+                },
+                huntstop: p.huntstop,
+            });
+        }
+        if next.is_empty() {
+            tracing::info!(call = %call.uniqueid, %number, "no dial peer for this number");
+            return None;
+        }
+        Some(Hunt {
+            number: number.to_string(),
+            next,
+            stop_here: false,
+        })
+    }
+
+    /// Sends the INVITE to the next peer of the hunt; false when none is left.
+    fn start_peer_attempt(&mut self, call: &mut Call, hunt: &mut Hunt, now: Instant) -> bool {
+        let Some(target) = hunt.next.pop_front() else {
+            return false;
+        };
+        let wall = self.wall_secs();
+        let binding = crate::registrar::Binding {
+            aor: format!("sip:{}@{}", hunt.number, target.addr),
+            contact: format!("<sip:{}@{}>", hunt.number, target.addr),
+            expires_at: wall + 3600,
+            call_id: String::new(),
+            cseq: 0,
+            q: None,
+            instance: None,
+            reg_id: None,
+            path: Vec::new(),
+            transport: target.transport,
+            source: target.addr,
+            user_agent: String::new(),
+            updated_at: wall,
+        };
+        let before = call.legs.len();
+        self.start_leg(call, &hunt.number, &binding, now);
+        if call.legs.len() == before {
+            return self.start_peer_attempt(call, hunt, now);
+        }
+        let n = call.legs.len() - 1;
+        let seq = self.svc.next_seq();
+        call.legs[n].peer_tag = Some(target.tag);
+        call.legs[n].channel = format!("PEER/{}-{seq:08x}", target.tag);
+        hunt.stop_here = target.huntstop;
+        let wait = self.svc.config().gateway.invite_timeout();
+        call.arm(now + wait, Timer::PeerNoResponse(n));
+        tracing::info!(call = %call.uniqueid, tag = target.tag, to = %target.addr, number = %hunt.number, "trying dial peer");
+        true
+    }
+
+    /// A peer leg failed with `status`: if the route failed (no answer at all, a
+    /// transport error, 408, 5xx, 488/606) and the hunt goes on, the next peer is
+    /// tried; true when one was. A callee's own answer (busy, not found,
+    /// declined, cancelled) stops the hunt: it would only repeat elsewhere.
+    pub(super) fn hunt_next(&mut self, call: &mut Call, status: u16, now: Instant) -> bool {
+        let route_failed = matches!(status, 408 | 488 | 606 | 500..=599);
+        if !route_failed || call.bridged.is_some() || call.a.gone {
+            return false;
+        }
+        let Some(mut hunt) = call.dial.as_mut().and_then(|d| d.hunt.take()) else {
+            return false;
+        };
+        if hunt.stop_here {
+            tracing::info!(call = %call.uniqueid, "huntstop: no further dial peer");
+            return false;
+        }
+        let started = self.start_peer_attempt(call, &mut hunt, now);
+        if let Some(d) = call.dial.as_mut() {
+            d.hunt = Some(hunt);
+        }
+        started
+    }
+
+    /// `Timer::PeerNoResponse`: the peer said nothing at all within
+    /// `[gateway] invite_timeout`; the attempt counts as a timeout and the hunt
+    /// moves on without waiting for Timer B.
+    pub(super) fn peer_silent(
+        &mut self,
+        call: &mut Call,
+        n: usize,
+        now: Instant,
+    ) -> Option<Resume> {
+        let leg = call.legs.get(n)?;
+        if leg.responded || leg.state != LegState::Calling {
+            return None;
+        }
+        tracing::warn!(call = %call.uniqueid, tag = ?leg.peer_tag, "dial peer did not answer in time");
+        call.legs[n].state = LegState::Failed(408);
+        if self.hunt_next(call, 408, now) {
+            return None;
+        }
+        if call.bridged.is_none() && call.pending_legs().next().is_none() && call.dial.is_some() {
+            return Some(Resume::Dial(self.dial_failed(call, now)));
+        }
+        None
     }
 }

@@ -142,6 +142,11 @@ pub trait Services {
     /// Asks the node to find a call ringing `target` for the caller of the call
     /// with Call-ID `picker`; the answer comes as [`CallAgent::pickup_done`].
     fn request_pickup(&self, target: &str, picker: &str);
+    /// The dial peers with their health filled in (down, draining and disabled
+    /// ones are skipped by selection).
+    fn peer_availability(&self, peers: Vec<gateway::select::Peer>) -> Vec<gateway::select::Peer> {
+        peers
+    }
     /// One more (`true`) or one fewer call in progress for endpoint `user`, for
     /// the dialplan's `DEVICE_STATE`.
     fn device_use(&self, user: &str, busy: bool);

@@ -10,21 +10,64 @@ impl CallAgent<'_> {
             return;
         }
         let wall = self.wall_secs();
-        let user = match self.svc.authenticate(&msg, source, wall, now) {
-            Admission::Caller { user } => user,
-            Admission::Refuse {
-                status,
-                reason,
-                headers,
-            } => {
-                self.respond(&key, &msg, source, status, &reason, &headers, now);
-                return;
+        // A dial peer is trusted by its address and runs in its own context; a
+        // phone proves who it is with digest. Nothing else gets a dialplan.
+        let origin = match self.svc.config().peer_from(source.addr.ip()) {
+            Some(peer) => {
+                let from = msg.from_header().ok();
+                let name = from
+                    .as_ref()
+                    .and_then(|f| {
+                        f.display
+                            .as_deref()
+                            .map(|d| d.trim_matches('"').to_string())
+                    })
+                    .filter(|d| !d.is_empty());
+                let number = from
+                    .as_ref()
+                    .and_then(|f| {
+                        f.uri
+                            .user()
+                            .map(|u| crate::sip::wire::percent_decode(u).into_owned())
+                    })
+                    .unwrap_or_else(|| "anonymous".into());
+                tracing::info!(tag = peer.tag.get_ref(), source = %source.addr, "call from a dial peer");
+                Origin {
+                    user: format!("PEER/{}", peer.tag.get_ref()),
+                    context: peer.context.clone(),
+                    callerid: (name, Some(number)),
+                    channel: format!("PEER/{}", peer.tag.get_ref()),
+                }
+            }
+            None => {
+                let user = match self.svc.authenticate(&msg, source, wall, now) {
+                    Admission::Caller { user } => user,
+                    Admission::Refuse {
+                        status,
+                        reason,
+                        headers,
+                    } => {
+                        self.respond(&key, &msg, source, status, &reason, &headers, now);
+                        return;
+                    }
+                };
+                let Some(endpoint) = self.svc.config().endpoint(&user).cloned() else {
+                    self.respond(&key, &msg, source, 403, "Forbidden", &[], now);
+                    return;
+                };
+                Origin {
+                    channel: format!("SIP/{user}"),
+                    context: endpoint.context.clone(),
+                    callerid: endpoint
+                        .callerid
+                        .as_deref()
+                        .map(dialplan::interp::parse_callerid_text)
+                        .unwrap_or((None, None)),
+                    user,
+                }
             }
         };
-        let Some(endpoint) = self.svc.config().endpoint(&user).cloned() else {
-            self.respond(&key, &msg, source, 403, "Forbidden", &[], now);
-            return;
-        };
+        let user = origin.user.clone();
 
         let offer = match sdp_of(&msg) {
             Some(sdp) => Some(sdp),
@@ -81,17 +124,13 @@ impl CallAgent<'_> {
             .and_then(|u| Uri::parse(u).ok().and_then(|u| u.user().map(str::to_owned)))
             .map(|u| crate::sip::wire::percent_decode(&u).into_owned())
             .unwrap_or_default();
-        let (cid_name, cid_num) = endpoint
-            .callerid
-            .as_deref()
-            .map(dialplan::interp::parse_callerid_text)
-            .unwrap_or((None, None));
+        let (cid_name, cid_num) = origin.callerid.clone();
         let cid_num = cid_num.unwrap_or_else(|| user.clone());
         let seq = self.svc.next_seq();
         let uniqueid = format!("{}.{seq}", wall);
-        let channel = format!("SIP/{user}-{seq:08x}");
+        let channel = format!("{}-{seq:08x}", origin.channel);
         let start = CallStart {
-            context: endpoint.context.clone(),
+            context: origin.context.clone(),
             exten: exten.clone(),
             caller_id_num: Some(cid_num.clone()),
             caller_id_name: cid_name.clone(),
@@ -166,7 +205,7 @@ impl CallAgent<'_> {
                 start_ms: self.wall_ms,
                 src: cid_num,
                 dst: exten,
-                dcontext: endpoint.context.clone(),
+                dcontext: origin.context.clone(),
                 clid,
                 ..Default::default()
             },
@@ -625,4 +664,15 @@ impl CallAgent<'_> {
             call.arm(now + self.media_check_interval(), Timer::MediaCheck);
         }
     }
+}
+
+/// Who a new call comes from, once admitted.
+struct Origin {
+    /// The endpoint's name, or `PEER/tag` for a dial peer.
+    user: String,
+    context: String,
+    /// (name, number) caller ID.
+    callerid: (Option<String>, Option<String>),
+    /// The channel name's prefix (`SIP/1001`, `PEER/2`).
+    channel: String,
 }

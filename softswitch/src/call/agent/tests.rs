@@ -96,6 +96,13 @@ exten => 1040,1,Dial(SIP/1002,20,dD(55:66))
  same => n,Hangup()
 exten => 5,1,Set(DB(test/exit)=five)
  same => n,Hangup()
+exten => _33X,1,Dial(PEER/${EXTEN},20)
+ same => n,Set(DB(test/peer)=${DIALSTATUS})
+ same => n,Hangup()
+[from-site-b]
+exten => _1XXX,1,Set(DB(test/inbound)=${CALLERID(num)}:${EXTEN})
+ same => n,Hangup()
+[internal]
 exten => 701,1,Playback(no-such-sound)
  same => n,Set(DB(test/status)=${PLAYBACKSTATUS})
  same => n,Hangup()
@@ -1903,4 +1910,96 @@ fn dial_option_capital_d_sends_digits_on_answer() {
         .map(|(d, pt, _, _)| (d.clone(), *pt))
         .collect();
     assert_eq!(sent, [("55".to_string(), 101), ("66".to_string(), 101)]);
+}
+
+const PEER_1: &str = "127.0.0.2:5060";
+const PEER_2: &str = "127.0.0.3:5060";
+
+/// Two dial peers for 33.: the first preferred, the second the fallback.
+fn gateway_net() -> Net {
+    Net::with_config(
+        60,
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"33.\"\nsession_target = \"ipv4:127.0.0.2\"\ncontext = \"from-site-b\"\n\
+         [[dial_peer]]\ntag = 2\ndestination_pattern = \"33.\"\nsession_target = \"ipv4:127.0.0.3\"\npreference = 1\n",
+    )
+}
+
+/// A route failure (503) at the preferred peer hunts to the next one, which
+/// answers; the CDR names the peer that took the call.
+#[test]
+fn a_failing_peer_hunts_to_the_next_one() {
+    let mut net = gateway_net();
+    net.deliver(CALLER, invite("gw1", "331", true));
+    let first = net.expect(PEER_1, "INVITE");
+    assert_eq!(first.request_uri(), Some("sip:331@127.0.0.2:5060"));
+    net.deliver(PEER_1, reply(&first, 503, "p1", None));
+    net.expect(PEER_1, "ACK");
+    let second = net.expect(PEER_2, "INVITE");
+    net.deliver(PEER_2, reply(&second, 180, "p2", None));
+    net.expect(CALLER, "180");
+    net.deliver(
+        PEER_2,
+        reply(&second, 200, "p2", Some(&sdp(8000, "sendrecv"))),
+    );
+    let ok = net.expect(CALLER, "200 INVITE");
+    net.deliver(CALLER, caller_request("ACK", "gw1", &to_tag(&ok), 1, ""));
+    net.deliver(CALLER, caller_request("BYE", "gw1", &to_tag(&ok), 2, ""));
+    let cdr = &net.cdrs()[0];
+    assert_eq!(cdr.disposition, "ANSWERED");
+    assert!(cdr.dstchannel.starts_with("PEER/2-"), "{}", cdr.dstchannel);
+}
+
+/// A peer that says nothing at all is given up after [gateway] invite_timeout
+/// (1.5 s), not Timer B's 32 s.
+#[test]
+fn a_silent_peer_is_passed_over_after_the_invite_timeout() {
+    let mut net = gateway_net();
+    net.deliver(CALLER, invite("gw2", "335", true));
+    net.expect(PEER_1, "INVITE");
+    net.advance(Duration::from_millis(1400));
+    assert_eq!(net.count(PEER_2, "INVITE"), 0);
+    net.advance(Duration::from_millis(200));
+    net.expect(PEER_2, "INVITE");
+}
+
+/// Busy is the callee's answer: it goes back to the caller, no other peer rings.
+#[test]
+fn a_busy_callee_does_not_ring_through_another_peer() {
+    let mut net = gateway_net();
+    net.deliver(CALLER, invite("gw3", "336", true));
+    let first = net.expect(PEER_1, "INVITE");
+    net.deliver(PEER_1, reply(&first, 486, "p1", None));
+    net.expect(CALLER, "486 INVITE");
+    assert_eq!(net.count(PEER_2, "INVITE"), 0);
+    assert_eq!(db(&net, "peer").as_deref(), Some("BUSY"));
+}
+
+/// When every peer fails, the dialplan learns it and goes on.
+#[test]
+fn every_peer_failing_gives_the_dialplan_its_status() {
+    let mut net = gateway_net();
+    net.deliver(CALLER, invite("gw4", "337", true));
+    let first = net.expect(PEER_1, "INVITE");
+    net.deliver(PEER_1, reply(&first, 500, "p1", None));
+    let second = net.expect(PEER_2, "INVITE");
+    net.deliver(PEER_2, reply(&second, 503, "p2", None));
+    assert_eq!(db(&net, "peer").as_deref(), Some("CONGESTION"));
+}
+
+/// A call from a dial peer's address is trusted without digest and runs in the
+/// peer's context, with the caller ID it brought.
+#[test]
+fn a_call_from_a_peer_runs_in_the_peers_context() {
+    let mut net = gateway_net();
+    let invite = invite_raw("in1", "1002", "", Some(sdp(7000, "sendrecv")))
+        .replace(
+            &format!("Via: SIP/2.0/UDP {CALLER}"),
+            &format!("Via: SIP/2.0/UDP {PEER_1}"),
+        )
+        .replace(
+            "From: <sip:1001@pbx.test>",
+            "From: \"Site B\" <sip:2201@127.0.0.2>",
+        );
+    net.deliver(PEER_1, invite);
+    assert_eq!(db(&net, "inbound").as_deref(), Some("2201:1002"));
 }
