@@ -940,3 +940,99 @@ fn a_wideband_only_phone_hears_the_prompt_in_g722() {
         phone.log()
     );
 }
+
+/// Two sites trunked by dial peers, as in the founding two-router lab: a phone
+/// on site A dials 2001, site A's preferred peer is dead, so after the
+/// 1.5 s invite timeout the call hunts to site B, which trusts A by its
+/// address, runs the call in A's peer context and rings its own phone; the two
+/// phones then hear each other.
+#[test]
+fn a_call_to_the_other_site_fails_over_to_the_live_peer_and_carries_audio() {
+    use softswitch_e2e::audio::tone_fraction;
+    use softswitch_e2e::process::wait_until;
+    let net = TestNet::new();
+    let (a_ip, b_ip, dead_ip) = (net.switch_ip(), net.ip(2), net.ip(3));
+    let mut a = SwitchOptions::new(a_ip);
+    a.dialplan =
+        "[internal]\nexten => _2XXX,1,Dial(PEER/${EXTEN},20)\n same => n,Hangup()\n".into();
+    a.extra = format!(
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"2...\"\nsession_target = \"ipv4:{dead_ip}\"\n\n\
+         [[dial_peer]]\ntag = 2\ndestination_pattern = \"2...\"\nsession_target = \"ipv4:{b_ip}\"\npreference = 1\ncontext = \"from-b\"\n"
+    );
+    let site_a = Switch::start(a);
+    let mut b = SwitchOptions::new(b_ip);
+    b.endpoints = vec![("2001".into(), "secret2001".into())];
+    b.dialplan = "[from-a]\nexten => _2XXX,1,Dial(SIP/${EXTEN},20)\n same => n,Hangup()\n".into();
+    b.extra = format!(
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"1...\"\nsession_target = \"ipv4:{a_ip}\"\ncontext = \"from-a\"\n"
+    );
+    let site_b = Switch::start(b);
+
+    let alice = tone_phone(&net, &site_a, 11, "1001", ((24700, 24799), 27), 440.0, true);
+    let tones = tempfile::tempdir().unwrap();
+    let wav = tones.path().join("tone.wav");
+    softswitch_e2e::audio::write_tone_wav(&wav, 1000.0, 40.0);
+    let bob = Baresip::start(BaresipOptions {
+        ip: net.ip(12).into(),
+        sip_port: 5080,
+        rtp_ports: (24800, 24899),
+        ctrl_port: 7444 + (std::process::id() % 1000) as u16 + 28,
+        account: format!("<sip:2001@{b_ip}:5060>;auth_pass=secret2001;regint=600;answermode=auto"),
+        source: Some(wav),
+        record: true,
+    });
+    assert!(
+        bob.wait_registered(Duration::from_secs(15)),
+        "{}",
+        bob.log()
+    );
+
+    let started = std::time::Instant::now();
+    alice
+        .phone
+        .command("dial", &format!("sip:2001@{a_ip}:5060"));
+    assert!(
+        wait_until(Duration::from_secs(10), || site_a
+            .log()
+            .contains("answered")),
+        "not answered\nsite A:\n{}\nsite B:\n{}",
+        site_a.log(),
+        site_b.log()
+    );
+    let setup = started.elapsed();
+    assert!(
+        setup >= Duration::from_millis(1400) && setup < Duration::from_secs(5),
+        "hunting took {setup:?}"
+    );
+    assert!(
+        site_a.log().contains("dial peer did not answer in time"),
+        "{}",
+        site_a.log()
+    );
+    assert!(
+        site_b.log().contains("call from a dial peer"),
+        "{}",
+        site_b.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    alice.phone.command("hangup", "");
+    let (rate, at_alice) = heard_after_the_call(&site_a, &alice.phone);
+    let heard_bob = tone_fraction(&at_alice, rate, 1000.0);
+    assert!(
+        heard_bob > 0.4,
+        "alice hears bob in {heard_bob:.2} of frames"
+    );
+    let (rate, at_bob) = heard_after_the_call(&site_b, &bob);
+    let heard_alice = tone_fraction(&at_bob, rate, 440.0);
+    assert!(
+        heard_alice > 0.4,
+        "bob hears alice in {heard_alice:.2} of frames"
+    );
+    let out = site_a.cli(&["cdr", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let cdr: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(
+        cdr["dstchannel"].as_str().unwrap().starts_with("PEER/2-"),
+        "{cdr}"
+    );
+}
