@@ -28,6 +28,24 @@ pub async fn get_json(
     path: &str,
     token: Option<&str>,
 ) -> Result<serde_json::Value, AdminError> {
+    request_json(hyper::Method::GET, base, path, token).await
+}
+
+/// `POST {base}{path}` (no body) and the JSON it returns.
+pub async fn post_json(
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<serde_json::Value, AdminError> {
+    request_json(hyper::Method::POST, base, path, token).await
+}
+
+async fn request_json(
+    method: hyper::Method,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<serde_json::Value, AdminError> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let authority = base
         .strip_prefix("http://")
@@ -50,7 +68,9 @@ pub async fn get_json(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let mut req = hyper::Request::get(path)
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, authority)
         .header(hyper::header::ACCEPT, "application/json");
     if let Some(t) = token {
@@ -71,10 +91,15 @@ pub async fn get_json(
         .map_err(|e| protocol(e.to_string()))?
         .to_bytes();
     if status != 200 {
+        // The API says what went wrong in {"error": "..."}; show just that.
+        let said = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
         return Err(AdminError::Status {
             url,
             status,
-            body: String::from_utf8_lossy(&body).trim().to_owned(),
+            body: said,
         });
     }
     serde_json::from_slice(&body).map_err(|e| protocol(format!("not JSON: {e}")))

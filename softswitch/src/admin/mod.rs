@@ -10,11 +10,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::runtime::Node;
 
@@ -40,6 +40,8 @@ fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/calls", get(calls))
+        .route("/api/peers", get(peers))
+        .route("/api/peers/{tag}/{action}", post(peer_action))
         .layer(middleware::from_fn_with_state(node.clone(), require_token))
         .with_state(node)
 }
@@ -78,4 +80,39 @@ async fn health(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
 
 async fn calls(State(node): State<Arc<Node>>) -> Json<Vec<crate::call::view::CallView>> {
     Json(node.active_calls())
+}
+
+async fn peers(State(node): State<Arc<Node>>) -> Json<Vec<crate::runtime::peers::PeerView>> {
+    Json(node.peer_view())
+}
+
+/// `POST /api/peers/TAG/disable|drain|enable`: the operator's hand on a peer.
+/// It lasts until the operator lifts it, through reloads.
+async fn peer_action(
+    State(node): State<Arc<Node>>,
+    Path((tag, action)): Path<(String, String)>,
+) -> Response {
+    use crate::runtime::peers::PeerAction;
+    let error = |status: StatusCode, message: String| {
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    let Ok(tag) = tag.parse::<u32>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{tag}` is not a dial peer tag"),
+        );
+    };
+    let Some(act) = PeerAction::parse(&action) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("`{action}` is not disable, drain or enable"),
+        );
+    };
+    match node.peer_action(tag, act) {
+        Ok(state) => {
+            tracing::info!(tag, action = %action, state = %state, "operator changed a dial peer");
+            Json(serde_json::json!({ "tag": tag, "state": state.as_str() })).into_response()
+        }
+        Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+    }
 }

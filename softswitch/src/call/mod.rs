@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod messages;
+pub mod peer_route;
 pub mod view;
 
 use std::collections::{BTreeSet, HashMap};
@@ -117,6 +118,8 @@ pub struct Outbound {
     pub peer_tag: Option<u32>,
     /// Any response (a 100 included) came back.
     pub responded: bool,
+    /// The leg counts among its dial peer's calls in progress.
+    pub peer_active: bool,
 }
 
 impl Outbound {
@@ -251,6 +254,8 @@ pub struct PeerTarget {
     pub addr: std::net::SocketAddr,
     pub transport: crate::sip::transaction::TransportKind,
     pub huntstop: bool,
+    /// The called number after this peer's digit rules.
+    pub number: String,
 }
 
 pub struct Call {

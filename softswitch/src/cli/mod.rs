@@ -78,8 +78,12 @@ pub enum Command {
     },
     /// Dial peers; with --explain, the ones a number tries, in order, and why.
     Peers {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, default_value = DEFAULT_CONFIG, global = true)]
         config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen`, asked
+        /// when the config's node is running).
+        #[arg(long, global = true)]
+        node: Option<String>,
         /// A called number: show its hunt list.
         #[arg(long, value_name = "NUMBER")]
         explain: Option<String>,
@@ -89,12 +93,54 @@ pub enum Command {
         /// One JSON object per peer instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<PeerCommand>,
+    },
+    /// Dial-peer tools.
+    Gateway {
+        #[command(subcommand)]
+        command: GatewayCommand,
     },
     /// Check the dialplan, then make the running node load it (SIGHUP does the same).
     Reload {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+}
+
+/// What the operator does to a running node's dial peer; it lasts through
+/// reloads until lifted with `enable`.
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// No calls and no probes.
+    Disable { tag: u32 },
+    /// No new calls; calls in progress finish.
+    Drain { tag: u32 },
+    /// Back in service (probed at once).
+    Enable { tag: u32 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Turn Cisco IOS `dial-peer voice N voip` blocks into `[[dial_peer]]` TOML
+    /// (on stdout; problems as file:line:col on stderr).
+    ImportIos {
+        /// A router's configuration (`show running-config`).
+        file: PathBuf,
+    },
+}
+
+/// True when the PID file of `config`'s node names a live process.
+pub(crate) fn node_running(config: &Config) -> bool {
+    let pid_file = config.resolve(&config.node.pid_file);
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
 pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
@@ -142,14 +188,38 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Dialplan { command } => dialplan_cmd::run(command),
         Command::Peers {
             config,
+            node,
             explain,
             call_id,
             json,
+            action,
         } => {
-            let config = load_config(&config)?;
-            peers::print(&config, explain.as_deref(), &call_id, json)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            match action {
+                Some(action) => {
+                    let (word, tag) = match action {
+                        PeerCommand::Disable { tag } => ("disable", tag),
+                        PeerCommand::Drain { tag } => ("drain", tag),
+                        PeerCommand::Enable { tag } => ("enable", tag),
+                    };
+                    runtime.block_on(peers::act(&config, node, word, tag))?;
+                }
+                None => runtime.block_on(peers::print(peers::Request {
+                    config: &config,
+                    node,
+                    explain: explain.as_deref(),
+                    call_id: &call_id,
+                    json,
+                }))?,
+            }
             Ok(0)
         }
+        Command::Gateway {
+            command: GatewayCommand::ImportIos { file },
+        } => import_ios(&file),
         Command::Reload { config } => dialplan_cmd::reload(&config),
         Command::CheckConfig { config } => {
             let cfg = load_config(&config)?;
@@ -185,6 +255,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         };
         while hup.recv().await.is_some() {
             node.reload_dialplan();
+            node.reload_peers();
         }
     });
     shutdown_signal().await;
@@ -207,4 +278,18 @@ async fn shutdown_signal() {
             }
         } => {}
     }
+}
+
+/// `softswitch gateway import-ios FILE`: the TOML on stdout, every diagnostic on
+/// stderr; exit 1 when any is an error (the TOML then leaves those peers out).
+fn import_ios(file: &std::path::Path) -> anyhow::Result<u8> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let import = gateway::ios::import_ios(&text);
+    let shown = file.display().to_string();
+    for d in &import.diagnostics {
+        eprintln!("{}", d.render(&shown));
+    }
+    print!("# dial peers imported from {shown}\n{}", import.toml);
+    Ok(if import.has_errors() { 1 } else { 0 })
 }

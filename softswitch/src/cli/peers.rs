@@ -1,21 +1,61 @@
-//! `softswitch peers [--explain NUMBER]`: the configured dial peers, and which of
-//! them a number would try, in which order and why.
+//! `softswitch peers`: the dial peers with their health and calls, which of them
+//! a number would try and why (`--explain NUMBER`), and the operator's
+//! `disable`/`drain`/`enable`.
 //!
-//! It reads the configuration, so it works without a running node; every peer is
-//! taken as up (peer health lives in the running node).
+//! Health lives in the running node, so the listing asks its admin API when the
+//! node of this config is running (its PID file names a live process) or when
+//! `--node` says where it is; otherwise it shows the configuration alone.
 
 use std::io::Write as _;
+use std::path::Path;
 
+use anyhow::Context as _;
+
+use crate::admin::client::{get_json, post_json};
 use crate::config::Config;
 
-pub fn print(
-    config: &Config,
-    explain: Option<&str>,
-    call_id: &str,
-    json: bool,
+pub struct Request<'a> {
+    pub config: &'a Path,
+    pub node: Option<String>,
+    pub explain: Option<&'a str>,
+    pub call_id: &'a str,
+    pub json: bool,
+}
+
+/// `peers disable|drain|enable TAG`.
+pub async fn act(
+    config_path: &Path,
+    node: Option<String>,
+    action: &str,
+    tag: u32,
 ) -> anyhow::Result<()> {
+    let config = match &node {
+        Some(_) => Config::load(config_path).ok(),
+        None => Some(super::load_config(config_path)?),
+    };
+    let base = node_url(config.as_ref(), node)?;
+    let token = config.as_ref().and_then(|c| c.admin.token.as_deref());
+    let v = post_json(&base, &format!("/api/peers/{tag}/{action}"), token).await?;
+    println!("dial peer {tag}: {}", v["state"].as_str().unwrap_or("?"));
+    Ok(())
+}
+
+pub async fn print(req: Request<'_>) -> anyhow::Result<()> {
+    let config = super::load_config(req.config)?;
+    let live = if req.node.is_some() || super::node_running(&config) {
+        let base = node_url(Some(&config), req.node)?;
+        let peers = get_json(&base, "/api/peers", config.admin.token.as_deref()).await?;
+        Some(peers.as_array().cloned().unwrap_or_default())
+    } else {
+        None
+    };
+    let state_of = |tag: u32| -> Option<&serde_json::Value> {
+        live.as_ref()?
+            .iter()
+            .find(|p| p["tag"].as_u64() == Some(u64::from(tag)))
+    };
     let mut out = std::io::stdout().lock();
-    let Some(number) = explain else {
+    let Some(number) = req.explain else {
         if config.dial_peers.is_empty() {
             writeln!(
                 out,
@@ -24,9 +64,9 @@ pub fn print(
             )?;
             return Ok(());
         }
-        if json {
+        if req.json {
             for p in &config.dial_peers {
-                let v = serde_json::json!({
+                let mut v = serde_json::json!({
                     "tag": p.tag.get_ref(),
                     "destination_pattern": p.destination_pattern.get_ref(),
                     "session_target": p.session_target.get_ref(),
@@ -35,27 +75,59 @@ pub fn print(
                     "transport": p.transport,
                     "huntstop": p.huntstop,
                 });
+                if let Some(s) = state_of(*p.tag.get_ref()) {
+                    for key in [
+                        "state",
+                        "reason",
+                        "since_secs",
+                        "active_calls",
+                        "attempts",
+                        "route_failures",
+                        "probes_sent",
+                        "state_changes",
+                        "address",
+                    ] {
+                        v[key] = s[key].clone();
+                    }
+                }
                 writeln!(out, "{v}")?;
             }
             return Ok(());
         }
-        let rows: Vec<[String; 6]> = config
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".into(),
+            other => other.to_string(),
+        };
+        let rows: Vec<[String; 10]> = config
             .dial_peers
             .iter()
             .map(|p| {
+                let s = state_of(*p.tag.get_ref());
+                let field = |k: &str| s.map_or("-".to_string(), |s| text(&s[k]));
+                let since = s
+                    .and_then(|s| s["since_secs"].as_f64())
+                    .map_or("-".to_string(), |secs| format!("{secs:.0}s"));
                 [
                     p.tag.get_ref().to_string(),
                     p.destination_pattern.get_ref().clone(),
                     p.preference().to_string(),
                     p.session_target.get_ref().clone(),
-                    p.transport.clone(),
+                    s.map_or("(node not running)".to_string(), |s| text(&s["state"])),
+                    since,
+                    field("active_calls"),
+                    field("attempts"),
+                    field("route_failures"),
                     p.context.clone(),
                 ]
             })
             .collect();
         super::table::write(
             &mut out,
-            ["TAG", "PATTERN", "PREF", "TARGET", "TRANSPORT", "CONTEXT"],
+            [
+                "TAG", "PATTERN", "PREF", "TARGET", "STATE", "FOR", "ACTIVE", "CALLS", "FAILED",
+                "CONTEXT",
+            ],
             &rows,
         )?;
         return Ok(());
@@ -64,48 +136,109 @@ pub fn print(
         .chars()
         .filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' '))
         .collect();
-    let peers = config.selection_peers();
-    let list = gateway::select::hunt_list(&peers, &digits, call_id, config.gateway.share(), 0);
-    if json {
+    let mut peers = config.selection_peers();
+    for p in &mut peers {
+        if let Some(s) = state_of(p.tag) {
+            p.active = s["active_calls"].as_u64().unwrap_or(0) as u32;
+            let state = s["state"].as_str().unwrap_or("up");
+            if !matches!(state, "up" | "suspect") {
+                p.availability = gateway::select::Availability::Skipped(static_state(state));
+            }
+        }
+    }
+    let list = gateway::select::hunt_list(&peers, &digits, req.call_id, config.gateway.share(), 0);
+    let peer = |tag: u32| config.dial_peers.iter().find(|p| *p.tag.get_ref() == tag);
+    let sent = |tag: u32| {
+        let p = peer(tag)?;
+        let pattern = gateway::pattern::Pattern::parse(p.destination_pattern.get_ref()).ok()?;
+        Some(p.digit_rules().apply(&pattern, &digits))
+    };
+    if req.json {
         for (n, c) in list.order.iter().enumerate() {
+            let (number, steps) = sent(c.tag).unwrap_or_else(|| (digits.clone(), Vec::new()));
             let v = serde_json::json!({
                 "order": n + 1,
                 "tag": c.tag,
                 "pattern": c.pattern,
                 "preference": c.preference,
                 "reason": c.reason,
+                "sends": number,
+                "digit_steps": steps,
+                "state": state_of(c.tag).map(|s| s["state"].clone()),
             });
+            writeln!(out, "{v}")?;
+        }
+        for (tag, why) in &list.skipped {
+            let v = serde_json::json!({ "tag": tag, "skipped": why });
             writeln!(out, "{v}")?;
         }
         return Ok(());
     }
-    if list.order.is_empty() {
+    if list.order.is_empty() && list.skipped.is_empty() {
         writeln!(out, "{digits}: no dial peer matches")?;
         return Ok(());
     }
-    writeln!(out, "{digits} tries, in order:")?;
-    for (n, c) in list.order.iter().enumerate() {
-        let target = config
-            .dial_peers
-            .iter()
-            .find(|p| *p.tag.get_ref() == c.tag)
-            .map(|p| p.session_target.get_ref().as_str())
-            .unwrap_or("");
+    if list.order.is_empty() {
         writeln!(
             out,
-            "  {}. dial peer {} ({target}): {}",
+            "{digits}: every matching dial peer is out of service (the call fails at once)"
+        )?;
+    } else {
+        writeln!(out, "{digits} tries, in order:")?;
+    }
+    for (n, c) in list.order.iter().enumerate() {
+        let p = peer(c.tag);
+        let target = p.map(|p| p.session_target.get_ref().as_str()).unwrap_or("");
+        let state = state_of(c.tag)
+            .and_then(|s| s["state"].as_str())
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {}. dial peer {} ({target}{state}): {}",
             n + 1,
             c.tag,
             c.reason
         )?;
-        let stops = config
-            .dial_peers
-            .iter()
-            .any(|p| *p.tag.get_ref() == c.tag && p.huntstop);
-        if stops && n + 1 < list.order.len() {
+        if let Some((number, steps)) = sent(c.tag)
+            && !steps.is_empty()
+        {
+            writeln!(out, "     sends {number}: {}", steps.join(", "))?;
+        }
+        if p.is_some_and(|p| p.huntstop) && n + 1 < list.order.len() {
             writeln!(out, "     huntstop: a failure here tries no further peer")?;
             break;
         }
     }
+    for (tag, why) in &list.skipped {
+        writeln!(out, "  skipped: dial peer {tag}: {why}")?;
+    }
+    if live.is_none() && !config.dial_peers.is_empty() {
+        writeln!(
+            out,
+            "  (the node is not running: every peer is taken as up)"
+        )?;
+    }
     Ok(())
+}
+
+/// The admin API of the node: `--node`, else `[admin] listen` of the config.
+fn node_url(config: Option<&Config>, node: Option<String>) -> anyhow::Result<String> {
+    match node {
+        Some(url) => Ok(url),
+        None => {
+            let addr = config
+                .and_then(|c| c.admin.addr())
+                .context("[admin] listen is off in the config: pass --node URL")?;
+            Ok(format!("http://{addr}"))
+        }
+    }
+}
+
+fn static_state(state: &str) -> &'static str {
+    gateway::health::State::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .find(|s| *s == state)
+        .unwrap_or("out of service")
 }

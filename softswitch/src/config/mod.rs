@@ -566,11 +566,97 @@ pub struct DialPeerConfig {
     /// A failed call through this peer tries no further peer.
     #[serde(default)]
     pub huntstop: bool,
+    /// Drop the literal digits the pattern starts with (`9T` sends no 9).
+    #[serde(default)]
+    pub digit_strip: bool,
+    /// The last N digits, `"all"` or `"extra"` (beyond the pattern).
+    #[serde(default)]
+    pub forward_digits: Option<Spanned<ForwardDigitsConfig>>,
+    /// Digits put in front of the number, after stripping and forwarding.
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    /// OPTIONS probing; on by default (1 s apart, 0.4 s to answer, down after 2
+    /// failures, up after 2 answers).
+    #[serde(default)]
+    pub options_keepalive: Option<KeepaliveConfig>,
+}
+
+/// `forward_digits = 4` or `forward_digits = "all"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ForwardDigitsConfig {
+    Count(u32),
+    Word(String),
+}
+
+/// `options_keepalive = { interval = 1, down_interval = 1, timeout = 0.4, fall = 2, rise = 2 }`
+/// (seconds; IOS's `retry` is `fall`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepaliveConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    pub interval: Option<f64>,
+    pub down_interval: Option<f64>,
+    pub timeout: Option<f64>,
+    pub fall: Option<u32>,
+    pub rise: Option<u32>,
 }
 
 impl DialPeerConfig {
     pub fn preference(&self) -> u8 {
         self.preference.as_ref().map_or(0, |p| *p.get_ref())
+    }
+
+    pub fn digit_rules(&self) -> gateway::digits::DigitRules {
+        gateway::digits::DigitRules {
+            digit_strip: self.digit_strip,
+            forward_digits: self
+                .forward_digits
+                .as_ref()
+                .and_then(|f| match f.get_ref() {
+                    ForwardDigitsConfig::Count(n) => {
+                        Some(gateway::digits::ForwardDigits::Last(*n as usize))
+                    }
+                    ForwardDigitsConfig::Word(w) => gateway::digits::ForwardDigits::parse(w),
+                }),
+            prefix: self
+                .prefix
+                .as_ref()
+                .map(|p| p.get_ref().clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn keepalive(&self) -> gateway::health::Keepalive {
+        let d = gateway::health::Keepalive::default();
+        let Some(k) = &self.options_keepalive else {
+            return d;
+        };
+        let secs = |v: Option<f64>, dflt: std::time::Duration| {
+            v.map_or(dflt, |s| {
+                std::time::Duration::from_secs_f64(s.clamp(0.05, 3600.0))
+            })
+        };
+        gateway::health::Keepalive {
+            enabled: k.enabled,
+            interval: secs(k.interval, d.interval),
+            down_interval: secs(k.down_interval, d.down_interval),
+            timeout: secs(k.timeout, d.timeout),
+            fall: k.fall.unwrap_or(d.fall).max(1),
+            rise: k.rise.unwrap_or(d.rise).max(1),
+        }
+    }
+
+    /// What a peer's health depends on: a reload that changes none of it keeps
+    /// the health the peer has.
+    pub fn health_key(&self) -> String {
+        format!(
+            "{}|{}|{:?}",
+            self.session_target.get_ref(),
+            self.transport,
+            self.keepalive()
+        )
     }
 }
 
@@ -706,6 +792,42 @@ impl Config {
                     format!("dial peer {tag}: preference must be 0 to 10"),
                 ));
             }
+            if let Some(f) = &p.forward_digits
+                && let ForwardDigitsConfig::Word(w) = f.get_ref()
+                && gateway::digits::ForwardDigits::parse(w).is_none()
+            {
+                return Err(located(
+                    Some(f.span()),
+                    format!(
+                        "dial peer {tag}: forward_digits must be a count, \"all\" or \"extra\""
+                    ),
+                ));
+            }
+            if let Some(prefix) = &p.prefix
+                && !prefix
+                    .get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b"*#+".contains(&b))
+            {
+                return Err(located(
+                    Some(prefix.span()),
+                    format!("dial peer {tag}: prefix must be digits, * or #"),
+                ));
+            }
+            if let Some(k) = &p.options_keepalive {
+                let bad = [k.interval, k.down_interval, k.timeout]
+                    .into_iter()
+                    .flatten()
+                    .any(|s| !(s > 0.0 && s <= 3600.0));
+                if bad {
+                    return Err(located(
+                        Some(p.tag.span()),
+                        format!(
+                            "dial peer {tag}: options_keepalive times are seconds, above 0 and at most 3600"
+                        ),
+                    ));
+                }
+            }
             if !["udp", "tcp"].contains(&p.transport.as_str()) {
                 return Err(located(
                     Some(p.tag.span()),
@@ -808,22 +930,6 @@ impl Config {
     /// The address the media relay binds and announces.
     pub fn rtp_address(&self) -> IpAddr {
         self.rtp.address.unwrap_or(self.sip.listen[0].addr.ip())
-    }
-
-    /// The dial peer whose `session_target` is this address, for calls that
-    /// arrive from it (by IP: a peer answers and sends from its own port).
-    pub fn peer_from(&self, ip: IpAddr) -> Option<&DialPeerConfig> {
-        self.dial_peers.iter().find(|p| {
-            parse_session_target(p.session_target.get_ref())
-                .ok()
-                .and_then(|(host, _)| {
-                    host.trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<IpAddr>()
-                        .ok()
-                })
-                == Some(ip)
-        })
     }
 
     /// The dial peers as the gateway's selection sees them, all usable (health

@@ -52,11 +52,12 @@ impl Node {
                 .finish();
                 st.layer.send_stateless(source, bytes);
             }
+            TuEvent::Response { msg, .. } if self.probe_response(&msg, now) => {}
             TuEvent::Response { key, msg } => {
                 self.with_agent(idx, st, |a| a.handle_response(key, msg, now));
             }
             TuEvent::StrayResponse { msg, .. } => {
-                self.with_agent(idx, st, |a| a.handle_stray_response(&msg))
+                self.with_agent(idx, st, |a| a.handle_stray_response(&msg, now))
             }
             TuEvent::Timeout { key } | TuEvent::TransportError { key } => {
                 tracing::debug!(?key, "transaction timed out or could not be sent");

@@ -4,6 +4,7 @@
 
 mod dispatch;
 mod mwi;
+pub mod peers;
 mod services;
 mod shard;
 
@@ -69,6 +70,8 @@ pub struct Node {
     mwi: std::sync::Mutex<crate::voicemail::mwi::Subscriptions>,
     /// Mailboxes whose messages changed, for the NOTIFY task.
     mailbox_changes: tokio::sync::mpsc::UnboundedSender<crate::voicemail::MailboxId>,
+    /// Dial peers with their health and calls in progress.
+    peers: std::sync::Mutex<peers::PeerTable>,
     /// Sound files read so far, by `language/name`; prompts change only with a deploy.
     prompts: std::sync::Mutex<std::collections::HashMap<String, Arc<media::prompt::Prompt>>>,
 }
@@ -168,6 +171,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         rt: tokio::runtime::Handle::current(),
         call_seq: std::sync::atomic::AtomicU64::new(1),
         prompts: Default::default(),
+        peers: std::sync::Mutex::new(peers::PeerTable::new(&config.dial_peers, Instant::now())),
         digits,
         mwi: Default::default(),
         in_use: Default::default(),
@@ -198,6 +202,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn(timer_loop(node.clone(), idx));
     }
     tokio::spawn(sweep_loop(node.clone()));
+    tokio::spawn(peers::probe_loop(node.clone()));
     tokio::spawn(digit_loop(node.clone(), digits_rx));
     tokio::spawn(mailbox_loop(node.clone(), mailbox_rx));
     tokio::spawn(pickup_loop(node.clone(), pickup_rx));

@@ -315,7 +315,7 @@ impl Node {
     }
 
     /// Our address on `transport`, for Via and Contact.
-    fn local_for(&self, transport: TransportKind) -> Local {
+    pub(super) fn local_for(&self, transport: TransportKind) -> Local {
         let listen = &self.config.sip.listen;
         let spec = listen
             .iter()

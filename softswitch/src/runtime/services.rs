@@ -192,6 +192,22 @@ impl Services for NodeServices<'_> {
             .send((target.to_string(), self.shard, picker.to_string()));
     }
 
+    fn peer_routes(&self) -> Vec<crate::call::peer_route::PeerRoute> {
+        lock(&self.node.peers).routes()
+    }
+
+    fn peer_from(&self, ip: std::net::IpAddr) -> Option<(u32, String)> {
+        lock(&self.node.peers).peer_at(ip)
+    }
+
+    fn peer_evidence(&self, tag: u32, evidence: gateway::health::Evidence, now: Instant) {
+        lock(&self.node.peers).evidence(tag, evidence, now);
+    }
+
+    fn peer_calls(&self, tag: u32, delta: i32) {
+        lock(&self.node.peers).calls(tag, delta);
+    }
+
     fn device_use(&self, user: &str, busy: bool) {
         let mut in_use = lock(&self.node.in_use);
         let n = in_use.entry(user.to_string()).or_insert(0);

@@ -195,6 +195,7 @@ impl CallAgent<'_> {
             last_rseq: None,
             peer_tag: None,
             responded: false,
+            peer_active: false,
         });
         self.calls.index_call_id(&call_id, call.id);
         self.calls.index_client(key, call.id, ClientUse::Invite(n));
@@ -231,6 +232,7 @@ impl CallAgent<'_> {
     ) {
         let status = msg.status().unwrap_or(0);
         let answer = sdp_of(msg);
+        self.peer_response(&mut call, n, msg, status, now);
         call.legs[n].responded = true;
         match status {
             100 => {}
@@ -539,7 +541,8 @@ impl CallAgent<'_> {
     /// The peers `Dial(PEER/number)` tries, in hunt order (see `gateway::select`).
     fn hunt_for(&mut self, call: &Call, number: &str) -> Option<Hunt> {
         let config = self.svc.config();
-        let peers = self.svc.peer_availability(config.selection_peers());
+        let routes = self.svc.peer_routes();
+        let peers: Vec<_> = routes.iter().map(|r| r.selection()).collect();
         let list = gateway::select::hunt_list(
             &peers,
             number,
@@ -552,35 +555,27 @@ impl CallAgent<'_> {
         }
         let mut next = std::collections::VecDeque::new();
         for c in &list.order {
-            let Some(p) = config.dial_peers.iter().find(|p| *p.tag.get_ref() == c.tag) else {
+            let Some(route) = routes.iter().find(|r| r.tag == c.tag) else {
                 continue;
             };
-            let target = crate::config::parse_session_target(p.session_target.get_ref())
-                .ok()
-                .and_then(|(host, port)| {
-                    host.trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<std::net::IpAddr>()
-                        .ok()
-                        .map(|ip| SocketAddr::new(ip, port))
-                });
-            let Some(addr) = target else {
-                tracing::warn!(call = %call.uniqueid, tag = c.tag, target = %p.session_target.get_ref(), "dns: session targets are not resolved yet: peer skipped");
+            let Some(addr) = route.addr else {
+                tracing::warn!(call = %call.uniqueid, tag = c.tag, "dial peer's dns: target has not resolved: peer skipped");
                 continue;
             };
+            let (sent, steps) = route.digits.apply(&route.pattern, number);
+            if !steps.is_empty() {
+                tracing::debug!(call = %call.uniqueid, tag = c.tag, steps = ?steps, "digits rewritten");
+            }
             next.push_back(PeerTarget {
                 tag: c.tag,
                 addr,
-                transport: if p.transport == "tcp" {
-                    crate::sip::transaction::TransportKind::Tcp
-                } else {
-                    crate::sip::transaction::TransportKind::Udp
-                },
-                huntstop: p.huntstop,
+                transport: route.transport,
+                huntstop: route.huntstop,
+                number: sent,
             });
         }
         if next.is_empty() {
-            tracing::info!(call = %call.uniqueid, %number, "no dial peer for this number");
+            tracing::info!(call = %call.uniqueid, %number, "no dial peer takes this number now");
             return None;
         }
         Some(Hunt {
@@ -590,6 +585,50 @@ impl CallAgent<'_> {
         })
     }
 
+    /// Tells the node what a peer leg's response says of the peer's health, once
+    /// per leg for its first response and again for a final one that failed.
+    fn peer_response(
+        &mut self,
+        call: &mut Call,
+        n: usize,
+        msg: &Message,
+        status: u16,
+        now: Instant,
+    ) {
+        let leg = &call.legs[n];
+        let Some(tag) = leg.peer_tag else {
+            return;
+        };
+        if status >= 200 {
+            let retry_after = msg
+                .header(HeaderName::RetryAfter)
+                .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
+                .map(std::time::Duration::from_secs);
+            let evidence = gateway::health::Evidence::from_status(status, retry_after);
+            let failed = evidence != gateway::health::Evidence::Alive;
+            if failed || !leg.responded {
+                self.svc.peer_evidence(tag, evidence, now);
+            }
+            if !(200..300).contains(&status) {
+                self.release_peer(call, n);
+            }
+        } else if !leg.responded {
+            self.svc
+                .peer_evidence(tag, gateway::health::Evidence::Alive, now);
+        }
+    }
+
+    /// The leg no longer counts among its peer's calls in progress.
+    pub(super) fn release_peer(&self, call: &mut Call, n: usize) {
+        let leg = &mut call.legs[n];
+        if leg.peer_active
+            && let Some(tag) = leg.peer_tag
+        {
+            leg.peer_active = false;
+            self.svc.peer_calls(tag, -1);
+        }
+    }
+
     /// Sends the INVITE to the next peer of the hunt; false when none is left.
     fn start_peer_attempt(&mut self, call: &mut Call, hunt: &mut Hunt, now: Instant) -> bool {
         let Some(target) = hunt.next.pop_front() else {
@@ -597,8 +636,8 @@ impl CallAgent<'_> {
         };
         let wall = self.wall_secs();
         let binding = crate::registrar::Binding {
-            aor: format!("sip:{}@{}", hunt.number, target.addr),
-            contact: format!("<sip:{}@{}>", hunt.number, target.addr),
+            aor: format!("sip:{}@{}", target.number, target.addr),
+            contact: format!("<sip:{}@{}>", target.number, target.addr),
             expires_at: wall + 3600,
             call_id: String::new(),
             cseq: 0,
@@ -612,18 +651,20 @@ impl CallAgent<'_> {
             updated_at: wall,
         };
         let before = call.legs.len();
-        self.start_leg(call, &hunt.number, &binding, now);
+        self.start_leg(call, &target.number, &binding, now);
         if call.legs.len() == before {
             return self.start_peer_attempt(call, hunt, now);
         }
         let n = call.legs.len() - 1;
         let seq = self.svc.next_seq();
         call.legs[n].peer_tag = Some(target.tag);
+        call.legs[n].peer_active = true;
+        self.svc.peer_calls(target.tag, 1);
         call.legs[n].channel = format!("PEER/{}-{seq:08x}", target.tag);
         hunt.stop_here = target.huntstop;
         let wait = self.svc.config().gateway.invite_timeout();
         call.arm(now + wait, Timer::PeerNoResponse(n));
-        tracing::info!(call = %call.uniqueid, tag = target.tag, to = %target.addr, number = %hunt.number, "trying dial peer");
+        tracing::info!(call = %call.uniqueid, tag = target.tag, to = %target.addr, number = %target.number, "trying dial peer");
         true
     }
 
@@ -664,7 +705,16 @@ impl CallAgent<'_> {
             return None;
         }
         tracing::warn!(call = %call.uniqueid, tag = ?leg.peer_tag, "dial peer did not answer in time");
+        if let Some(tag) = leg.peer_tag {
+            self.svc.peer_evidence(
+                tag,
+                gateway::health::Evidence::Failed("no response within invite_timeout".into()),
+                now,
+            );
+        }
         call.legs[n].state = LegState::Failed(408);
+        self.layer.abandon(&call.legs[n].key);
+        self.release_peer(call, n);
         if self.hunt_next(call, 408, now) {
             return None;
         }

@@ -353,7 +353,7 @@ impl CallAgent<'_> {
     }
 
     /// A 2xx that outlived its INVITE transaction: the callee did not get our ACK.
-    pub fn handle_stray_response(&mut self, msg: &Message) {
+    pub fn handle_stray_response(&mut self, msg: &Message, now: Instant) {
         if !msg.status().is_some_and(|s| (200..300).contains(&s))
             || msg
                 .cseq()
@@ -369,7 +369,16 @@ impl CallAgent<'_> {
         let Some(call) = self.calls.take(id) else {
             return;
         };
-        if let Some(n) = call.leg_by_call_id(call_id)
+        let leg = call.leg_by_call_id(call_id);
+        if let Some(n) = leg
+            && matches!(call.legs[n].state, LegState::Failed(_))
+        {
+            // A dial peer given up for silence answered after all: the leg
+            // code acknowledges and ends it like any answer that came too late.
+            self.on_leg_response(call, n, msg, now);
+            return;
+        }
+        if let Some(n) = leg
             && call.late_ack != Some(n)
             && matches!(call.legs[n].state, LegState::Answered | LegState::Ended)
         {

@@ -142,11 +142,25 @@ pub trait Services {
     /// Asks the node to find a call ringing `target` for the caller of the call
     /// with Call-ID `picker`; the answer comes as [`CallAgent::pickup_done`].
     fn request_pickup(&self, target: &str, picker: &str);
-    /// The dial peers with their health filled in (down, draining and disabled
-    /// ones are skipped by selection).
-    fn peer_availability(&self, peers: Vec<gateway::select::Peer>) -> Vec<gateway::select::Peer> {
-        peers
+    /// The dial peers in force, with their health and calls in progress
+    /// (selection skips down, draining and disabled ones). Without a node
+    /// to keep health, the configured peers, all up.
+    fn peer_routes(&self) -> Vec<crate::call::peer_route::PeerRoute> {
+        self.config()
+            .dial_peers
+            .iter()
+            .filter_map(crate::call::peer_route::PeerRoute::from_config)
+            .collect()
     }
+    /// The dial peer (tag and context) requests from `ip` come from.
+    fn peer_from(&self, ip: std::net::IpAddr) -> Option<(u32, String)> {
+        let routes = self.peer_routes();
+        crate::call::peer_route::peer_at(&routes, ip).map(|r| (r.tag, r.context.clone()))
+    }
+    /// What an INVITE to dial peer `tag` says about its health.
+    fn peer_evidence(&self, _tag: u32, _evidence: gateway::health::Evidence, _now: Instant) {}
+    /// One more (`+1`) or one fewer (`-1`) call in progress through peer `tag`.
+    fn peer_calls(&self, _tag: u32, _delta: i32) {}
     /// One more (`true`) or one fewer call in progress for endpoint `user`, for
     /// the dialplan's `DEVICE_STATE`.
     fn device_use(&self, user: &str, busy: bool);

@@ -12,8 +12,8 @@ impl CallAgent<'_> {
         let wall = self.wall_secs();
         // A dial peer is trusted by its address and runs in its own context; a
         // phone proves who it is with digest. Nothing else gets a dialplan.
-        let origin = match self.svc.config().peer_from(source.addr.ip()) {
-            Some(peer) => {
+        let origin = match self.svc.peer_from(source.addr.ip()) {
+            Some((tag, context)) => {
                 let from = msg.from_header().ok();
                 let name = from
                     .as_ref()
@@ -31,12 +31,12 @@ impl CallAgent<'_> {
                             .map(|u| crate::sip::wire::percent_decode(u).into_owned())
                     })
                     .unwrap_or_else(|| "anonymous".into());
-                tracing::info!(tag = peer.tag.get_ref(), source = %source.addr, "call from a dial peer");
+                tracing::info!(tag, source = %source.addr, "call from a dial peer");
                 Origin {
-                    user: format!("PEER/{}", peer.tag.get_ref()),
-                    context: peer.context.clone(),
+                    user: format!("PEER/{tag}"),
+                    context,
                     callerid: (name, Some(number)),
-                    channel: format!("PEER/{}", peer.tag.get_ref()),
+                    channel: format!("PEER/{tag}"),
                 }
             }
             None => {

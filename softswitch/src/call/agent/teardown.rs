@@ -126,6 +126,9 @@ impl CallAgent<'_> {
         for user in call.busy.drain(..) {
             self.svc.device_use(&user, false);
         }
+        for n in 0..call.legs.len() {
+            self.release_peer(call, n);
+        }
         let media = call.relay.take().map(|r| r.report());
         self.write_cdr(call, media);
         tracing::info!(call = %call.uniqueid, cause, "call ended");

@@ -284,6 +284,8 @@ struct FakeNode {
     in_use: RefCell<HashMap<String, i32>>,
     /// (ringing endpoint, picker's Call-ID) of every Pickup asked for.
     pickups: RefCell<Vec<(String, String)>>,
+    /// The node's dial-peer table, fed by the agent's evidence.
+    peers: RefCell<crate::runtime::peers::PeerTable>,
 }
 
 struct Env<'a> {
@@ -359,6 +361,15 @@ impl Services for FakeNode {
         self.pickups
             .borrow_mut()
             .push((target.to_string(), picker.to_string()));
+    }
+    fn peer_routes(&self) -> Vec<crate::call::peer_route::PeerRoute> {
+        self.peers.borrow().routes()
+    }
+    fn peer_evidence(&self, tag: u32, evidence: gateway::health::Evidence, now: Instant) {
+        self.peers.borrow_mut().evidence(tag, evidence, now);
+    }
+    fn peer_calls(&self, tag: u32, delta: i32) {
+        self.peers.borrow_mut().calls(tag, delta);
     }
     fn device_use(&self, user: &str, busy: bool) {
         let mut in_use = self.in_use.borrow_mut();
@@ -450,8 +461,13 @@ impl Net {
             ("1003".to_owned(), vec![binding("1003", CAROL)]),
         ]);
         let t0 = Instant::now();
+        let peers = RefCell::new(crate::runtime::peers::PeerTable::new(
+            &config.dial_peers,
+            t0,
+        ));
         Net {
             node: FakeNode {
+                peers,
                 config,
                 plan: Arc::new(plan),
                 globals,
@@ -517,7 +533,9 @@ impl Net {
                 TuEvent::Response { key, msg } => {
                     self.agent(|a| a.handle_response(key, msg, now));
                 }
-                TuEvent::StrayResponse { msg, .. } => self.agent(|a| a.handle_stray_response(&msg)),
+                TuEvent::StrayResponse { msg, .. } => {
+                    self.agent(|a| a.handle_stray_response(&msg, now))
+                }
                 TuEvent::Timeout {
                     key: TxKey::Client(k),
                 }
@@ -2002,4 +2020,131 @@ fn a_call_from_a_peer_runs_in_the_peers_context() {
         );
     net.deliver(PEER_1, invite);
     assert_eq!(db(&net, "inbound").as_deref(), Some("2201:1002"));
+}
+
+impl Net {
+    /// Dial peer `tag` as the node's table shows it.
+    fn peer(&self, tag: u32) -> crate::runtime::peers::PeerView {
+        self.node
+            .peers
+            .borrow()
+            .view(self.now)
+            .into_iter()
+            .find(|p| p.tag == tag)
+            .unwrap()
+    }
+}
+
+/// A peer that says nothing is suspect after one call and down after the next;
+/// from then on calls go straight to the other peer without waiting.
+#[test]
+fn a_silent_peer_goes_suspect_then_down_and_is_skipped() {
+    let mut net = gateway_net();
+    for (n, state) in [(1, "suspect"), (2, "down")] {
+        let id = format!("sil{n}");
+        net.deliver(CALLER, invite(&id, "331", true));
+        net.expect(PEER_1, "INVITE");
+        net.advance(Duration::from_millis(1600));
+        let second = net.expect(PEER_2, "INVITE");
+        net.deliver(PEER_2, reply(&second, 486, "p2", None));
+        net.expect(CALLER, "486 INVITE");
+        assert_eq!(net.peer(1).state, state);
+    }
+    // Timer A's retransmissions before each give-up.
+    net.count(PEER_1, "INVITE");
+    net.deliver(CALLER, invite("sil3", "331", true));
+    net.expect(PEER_2, "INVITE");
+    assert_eq!(net.count(PEER_1, "INVITE"), 0, "a down peer gets no call");
+    let p1 = net.peer(1);
+    assert_eq!((p1.attempts, p1.route_failures), (2, 2));
+}
+
+/// 503 with Retry-After drains the peer: the call moves on at once and the
+/// next calls skip it until the time is up.
+#[test]
+fn a_503_with_retry_after_drains_the_peer() {
+    let mut net = gateway_net();
+    net.deliver(CALLER, invite("dr1", "331", true));
+    let first = net.expect(PEER_1, "INVITE");
+    net.deliver(
+        PEER_1,
+        reply_with(&first, 503, "p1", &[("Retry-After", "30")], None),
+    );
+    net.expect(PEER_2, "INVITE");
+    assert_eq!(net.peer(1).state, "draining");
+    net.deliver(CALLER, invite("dr2", "332", true));
+    net.expect(PEER_2, "INVITE");
+    assert_eq!(net.count(PEER_1, "INVITE"), 0);
+}
+
+/// With every matching peer out of service the Dial fails at once with
+/// CHANUNAVAIL, like IOS's busied-out peers, instead of waiting on timeouts.
+#[test]
+fn every_peer_out_of_service_fails_the_dial_at_once() {
+    use crate::runtime::peers::PeerAction;
+    let mut net = gateway_net();
+    let t0 = net.now;
+    for tag in [1, 2] {
+        net.node
+            .peers
+            .borrow_mut()
+            .act(tag, PeerAction::Disable, t0)
+            .unwrap();
+    }
+    net.deliver(CALLER, invite("off1", "331", true));
+    assert_eq!(db(&net, "peer").as_deref(), Some("CHANUNAVAIL"));
+    assert_eq!(net.count(PEER_1, "INVITE") + net.count(PEER_2, "INVITE"), 0);
+}
+
+/// Calls in progress through a peer count up while they last and down after.
+#[test]
+fn a_peers_active_calls_follow_its_calls() {
+    let mut net = gateway_net();
+    net.deliver(CALLER, invite("ac1", "331", true));
+    let leg = net.expect(PEER_1, "INVITE");
+    net.deliver(PEER_1, reply(&leg, 200, "p1", Some(&sdp(8000, "sendrecv"))));
+    let ok = net.expect(CALLER, "200 INVITE");
+    net.deliver(CALLER, caller_request("ACK", "ac1", &to_tag(&ok), 1, ""));
+    assert_eq!(net.peer(1).active_calls, 1);
+    assert_eq!(net.peer(1).state, "up");
+    net.deliver(CALLER, caller_request("BYE", "ac1", &to_tag(&ok), 2, ""));
+    assert_eq!(net.peer(1).active_calls, 0);
+}
+
+/// digit_strip, forward_digits and prefix shape the number the peer gets.
+#[test]
+fn digit_rules_rewrite_the_number_sent_to_the_peer() {
+    let mut net = Net::with_config(
+        60,
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"33.\"\nsession_target = \"ipv4:127.0.0.2\"\n\
+         digit_strip = true\nprefix = \"0044\"\n",
+    );
+    net.deliver(CALLER, invite("dg1", "337", true));
+    let leg = net.expect(PEER_1, "INVITE");
+    assert_eq!(leg.request_uri(), Some("sip:00447@127.0.0.2:5060"));
+}
+
+/// The INVITE to a peer given up for silence is not retransmitted until Timer
+/// B; if the peer answers after all, the answer is acknowledged and hung up.
+#[test]
+fn a_peer_given_up_stops_hearing_retransmissions_and_a_late_answer_is_ended() {
+    let mut net = gateway_net();
+    net.deliver(CALLER, invite("late1", "331", true));
+    let first = net.expect(PEER_1, "INVITE");
+    net.advance(Duration::from_millis(1600));
+    let second = net.expect(PEER_2, "INVITE");
+    net.deliver(PEER_2, reply(&second, 180, "p2", None));
+    let retransmitted = net.count(PEER_1, "INVITE");
+    net.advance(Duration::from_secs(10));
+    assert_eq!(net.count(PEER_1, "INVITE"), 0, "none after giving up");
+    assert!(
+        retransmitted <= 2,
+        "Timer A before the give-up: {retransmitted}"
+    );
+    net.deliver(
+        PEER_1,
+        reply(&first, 200, "p1", Some(&sdp(8000, "sendrecv"))),
+    );
+    net.expect(PEER_1, "ACK");
+    net.expect(PEER_1, "BYE");
 }

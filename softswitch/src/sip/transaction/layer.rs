@@ -311,6 +311,20 @@ impl TransactionLayer {
         self.transmits.push_back(Transmit { peer, bytes });
     }
 
+    /// Drops a client transaction without a word to the TU: the hunt gave up on
+    /// a silent dial peer, and retransmitting to it until Timer B only loads a
+    /// dead link. A late answer then arrives as a stray response.
+    pub fn abandon(&mut self, key: &ClientKey) {
+        let Some(id) = self.client_ids.remove(key) else {
+            return;
+        };
+        if let Some(entry) = self.entries.remove(&id)
+            && let Some(at) = entry.armed
+        {
+            self.timers.remove(&(at, id));
+        }
+    }
+
     /// The transport could not deliver for this transaction.
     pub fn handle_transport_error(&mut self, key: &TxKey) {
         let id = match key {
