@@ -294,3 +294,111 @@ fn peers_explain_shows_the_hunt_list_and_bad_patterns_their_position() {
         "{err}"
     );
 }
+
+/// The shipped two-site example loads as it is: both configs, both dialplans
+/// without a warning, and site A's hunt list for a site-B number.
+#[test]
+fn the_two_site_example_checks_clean() {
+    for site in ["site-a", "site-b"] {
+        let config = format!("etc/examples/two-site/{site}/softswitch.toml");
+        let out = softswitch(&["check-config", "--config", &config]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let plan = format!("etc/examples/two-site/{site}/extensions.conf");
+        let out = softswitch(&["dialplan", "check", &plan]);
+        assert!(
+            out.status.success() && text(&out.stdout).contains(" 0 errors, 0 warnings"),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    let out = softswitch(&[
+        "peers",
+        "--config",
+        "etc/examples/two-site/site-a/softswitch.toml",
+        "--explain",
+        "201",
+    ]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("1. dial peer 1 (ipv4:127.0.0.2:5060"),
+        "{shown}"
+    );
+}
+
+/// `gateway import-ios` on a router's running config: the seed lab's peer
+/// becomes a working `[[dial_peer]]`, IOS-only lines are listed as ignored,
+/// and a broken pattern is an error at its line and column (exit 1).
+#[test]
+fn import_ios_turns_router_dial_peers_into_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let ios = dir.path().join("r1.txt");
+    let router = [
+        "hostname R1",
+        "!",
+        "telephony-service",
+        " max-ephones 5",
+        "!",
+        "ephone-dn 1",
+        " number 111",
+        "!",
+        "dial-peer voice 1 voip",
+        " destination-pattern 22.",
+        " session target ipv4:192.168.100.2",
+        "!",
+        "dial-peer voice 2 voip",
+        " destination-pattern 9T",
+        " session protocol sipv2",
+        " session target ipv4:192.168.100.3:5070",
+        " preference 1",
+        " digit-strip",
+        " prefix 0",
+        "!",
+        "end",
+    ]
+    .join("\n");
+    std::fs::write(&ios, &router).unwrap();
+    let file = ios.to_str().unwrap();
+    let out = softswitch(&["gateway", "import-ios", file]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{file}:9:1: warning: dial peer 1: H.323 peer converted to SIP"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:3: ignored: telephony-service")),
+        "{err}"
+    );
+    // The TOML works as a config: the imported peers route numbers.
+    let config = dir.path().join("softswitch.toml");
+    let toml = format!(
+        "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n\n{}",
+        text(&out.stdout)
+    );
+    std::fs::write(&config, toml).unwrap();
+    let c = config.to_str().unwrap();
+    let out = softswitch(&["peers", "--config", c, "--explain", "912125551234"]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        shown.contains("1. dial peer 2 (ipv4:192.168.100.3:5070"),
+        "{shown}"
+    );
+    assert!(shown.contains("sends 012125551234"), "{shown}");
+
+    std::fs::write(
+        &ios,
+        router.replace("destination-pattern 22.", "destination-pattern 2[2-"),
+    )
+    .unwrap();
+    let out = softswitch(&["gateway", "import-ios", file]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{file}:10:23: error: dial peer 1:")),
+        "{err}"
+    );
+}

@@ -262,3 +262,78 @@ fn a_peer_refusing_with_503_retry_after_is_drained_and_no_call_fails() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Keepalive finds a dead peer with no call to show it; the operator's
+/// disable holds through a reload; `softswitch peers` shows both, and calls
+/// go to the live peer without waiting on the dead one.
+#[test]
+fn keepalive_finds_a_dead_peer_and_an_operator_disable_outlives_a_reload() {
+    let net = TestNet::new();
+    let a_ip: IpAddr = net.switch_ip().into();
+    let dead: IpAddr = net.ip(6).into();
+    let b2_ip: IpAddr = net.ip(3).into();
+    let _b2 = site_b(b2_ip, a_ip);
+    let a = site_a(&net, &[(dead, 0, ""), (b2_ip, 1, "")]);
+    let started = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(5), || peer_states(&a)
+            .get(&1)
+            .is_some_and(|s| s == "down")),
+        "{:?}",
+        peer_states(&a)
+    );
+    eprintln!(
+        "keepalive: silent peer down {:.0} ms after start",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+
+    let out = a.cli(&["peers", "disable", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "dial peer 2: disabled"
+    );
+    let out = a.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(Duration::from_secs(5), || a
+        .log()
+        .contains("dial peers reloaded")));
+    assert_eq!(
+        peer_states(&a).get(&2).map(String::as_str),
+        Some("disabled")
+    );
+    let table = String::from_utf8_lossy(&a.cli(&["peers"]).stdout).into_owned();
+    assert!(
+        table.contains("disabled") && table.contains("down"),
+        "{table}"
+    );
+
+    let out = a.cli(&["peers", "disable", "7"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no dial peer 7"), "{err}");
+
+    let out = a.cli(&["peers", "enable", "2"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "dial peer 2: up"
+    );
+    let stats = tempfile::tempdir().unwrap();
+    let csv = stats.path().join("enabled.csv");
+    let run = carrier(&net, &a, 5, 5, &csv).run();
+    assert!(run.succeeded(), "{run}\nA:\n{}", a.log());
+    assert!(
+        !a.log().contains("dial peer did not answer in time"),
+        "a down peer held up a call\n{}",
+        a.log()
+    );
+}
