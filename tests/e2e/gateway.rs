@@ -337,3 +337,49 @@ fn keepalive_finds_a_dead_peer_and_an_operator_disable_outlives_a_reload() {
         a.log()
     );
 }
+
+/// A `dns:` session target is looked up by the node; calls and probes go to
+/// the address it names, and calls from that address are the peer's.
+#[test]
+fn a_dns_session_target_is_resolved_and_called() {
+    let net = TestNet::new();
+    let a_ip: IpAddr = net.switch_ip().into();
+    // `localhost` names 127.0.0.1; a port of this run's own keeps parallel runs apart.
+    let port = 21000 + (std::process::id() % 4000) as u16;
+    let mut b = SwitchOptions::new(IpAddr::from([127, 0, 0, 1]));
+    b.port = port;
+    b.tcp = false;
+    b.dialplan =
+        "[from-a]\nexten => _2XXX,1,Answer()\n same => n,Wait(10)\n same => n,Hangup()\n".into();
+    b.extra = format!(
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"1...\"\nsession_target = \"ipv4:{a_ip}\"\ncontext = \"from-a\"\n"
+    );
+    let _b = Switch::start(b);
+    let a = site_a(&net, &[(a_ip, 0, "")]);
+    // Point peer 1 at the name instead of an address.
+    let config = std::fs::read_to_string(&a.config).unwrap().replace(
+        &format!("session_target = \"ipv4:{a_ip}\""),
+        &format!("session_target = \"dns:localhost:{port}\""),
+    );
+    std::fs::write(&a.config, config).unwrap();
+    let out = a.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let out = a.cli(&["peers", "--json"]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains(&format!("\"address\":\"127.0.0.1:{port}\""))
+        }),
+        "{}",
+        a.log()
+    );
+    let stats = tempfile::tempdir().unwrap();
+    let csv = stats.path().join("dns.csv");
+    let run = carrier(&net, &a, 3, 3, &csv).run();
+    assert!(run.succeeded(), "{run}\nA:\n{}", a.log());
+    assert_eq!(peer_states(&a).get(&1).map(String::as_str), Some("up"));
+}

@@ -455,8 +455,23 @@ pub(super) async fn probe_loop(node: Arc<Node>) {
             node.send_probe(p);
         }
         for (tag, host, port) in lookups {
+            // The first address of a family the switch listens on: `localhost`
+            // names ::1 first on many systems, which an IPv4-only switch cannot reach.
+            let families: Vec<bool> = node
+                .config
+                .sip
+                .listen
+                .iter()
+                .map(|l| l.addr.is_ipv4())
+                .collect();
             let addr = match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(mut addrs) => addrs.next(),
+                Ok(addrs) => {
+                    let all: Vec<SocketAddr> = addrs.collect();
+                    all.iter()
+                        .find(|a| families.contains(&a.is_ipv4()))
+                        .or(all.first())
+                        .copied()
+                }
                 Err(e) => {
                     tracing::warn!(tag, %host, error = %e, "dial peer target does not resolve");
                     None
