@@ -383,3 +383,57 @@ fn a_dns_session_target_is_resolved_and_called() {
     assert!(run.succeeded(), "{run}\nA:\n{}", a.log());
     assert_eq!(peer_states(&a).get(&1).map(String::as_str), Some("up"));
 }
+
+/// Digest both ways between two real switches: B asks A's calls for digest
+/// (`inbound_auth`), A answers B's challenge with the peer's credentials.
+#[test]
+fn a_trunk_with_digest_both_ways_carries_calls() {
+    let net = TestNet::new();
+    let a_ip: IpAddr = net.switch_ip().into();
+    let b_ip: IpAddr = net.ip(3).into();
+    let mut b = SwitchOptions::new(b_ip);
+    b.endpoints = vec![("site-a".into(), "trunk-secret".into())];
+    b.dialplan =
+        "[from-a]\nexten => _2XXX,1,Answer()\n same => n,Wait(10)\n same => n,Hangup()\n".into();
+    b.extra = format!(
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"1...\"\nsession_target = \"ipv4:{a_ip}\"\n\
+         context = \"from-a\"\nusername = \"site-a\"\ninbound_auth = true\n"
+    );
+    let b = Switch::start(b);
+    let a = site_a(
+        &net,
+        &[(
+            b_ip,
+            0,
+            "username = \"site-a\"\npassword = \"trunk-secret\"",
+        )],
+    );
+    let stats = tempfile::tempdir().unwrap();
+    let run = carrier(&net, &a, 3, 3, &stats.path().join("digest.csv")).run();
+    assert!(run.succeeded(), "{run}\nA:\n{}\nB:\n{}", a.log(), b.log());
+    assert!(
+        a.log().contains("answering the dial peer's challenge"),
+        "{}",
+        a.log()
+    );
+
+    // With the wrong password B refuses, and A's dialplan hears it.
+    let wrong = std::fs::read_to_string(&a.config)
+        .unwrap()
+        .replace("password = \"trunk-secret\"", "password = \"guess\"");
+    std::fs::write(&a.config, wrong).unwrap();
+    let out = a.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(Duration::from_secs(5), || a
+        .log()
+        .matches("dial peers reloaded")
+        .count()
+        == 1));
+    let run = carrier(&net, &a, 1, 1, &stats.path().join("wrong.csv")).run();
+    assert!(!run.succeeded(), "a wrong password got through");
+    assert!(b.log().contains("authentication failed"), "{}", b.log());
+}

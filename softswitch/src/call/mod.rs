@@ -120,6 +120,10 @@ pub struct Outbound {
     pub responded: bool,
     /// The leg counts among its dial peer's calls in progress.
     pub peer_active: bool,
+    /// Username and password for a peer that challenges the INVITE.
+    pub credentials: Option<(String, String)>,
+    /// The INVITE was re-sent with credentials; a second challenge is final.
+    pub authenticated: bool,
 }
 
 impl Outbound {
@@ -256,6 +260,7 @@ pub struct PeerTarget {
     pub huntstop: bool,
     /// The called number after this peer's digit rules.
     pub number: String,
+    pub credentials: Option<(String, String)>,
 }
 
 pub struct Call {

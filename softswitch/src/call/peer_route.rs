@@ -25,6 +25,19 @@ pub struct PeerRoute {
     pub digits: DigitRules,
     /// Where calls arriving from the peer run.
     pub context: String,
+    /// Username and password for the peer's challenges.
+    pub credentials: Option<(String, String)>,
+    /// The endpoint the peer's own calls must authenticate as.
+    pub inbound_auth: Option<String>,
+}
+
+/// A request's source matched to a dial peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerOrigin {
+    pub tag: u32,
+    pub context: String,
+    /// Digest is required too, as this endpoint.
+    pub auth_as: Option<String>,
 }
 
 impl PeerRoute {
@@ -46,7 +59,23 @@ impl PeerRoute {
             huntstop: p.huntstop,
             digits: p.digit_rules(),
             context: p.context.clone(),
+            credentials: p
+                .username
+                .as_ref()
+                .map(|u| (u.get_ref().clone(), p.password.clone().unwrap_or_default())),
+            inbound_auth: p
+                .inbound_auth
+                .then(|| p.username.as_ref().map(|u| u.get_ref().clone()))
+                .flatten(),
         })
+    }
+
+    pub fn origin(&self) -> PeerOrigin {
+        PeerOrigin {
+            tag: self.tag,
+            context: self.context.clone(),
+            auth_as: self.inbound_auth.clone(),
+        }
     }
 
     /// What selection needs of it.

@@ -579,6 +579,16 @@ pub struct DialPeerConfig {
     /// failures, up after 2 answers).
     #[serde(default)]
     pub options_keepalive: Option<KeepaliveConfig>,
+    /// Credentials for a peer that challenges our INVITEs (401/407), answered
+    /// once per call.
+    #[serde(default)]
+    pub username: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Calls from the peer's address must also pass digest, as the
+    /// `[[endpoint]]` named by `username`.
+    #[serde(default)]
+    pub inbound_auth: bool,
 }
 
 /// `forward_digits = 4` or `forward_digits = "all"`.
@@ -824,6 +834,23 @@ impl Config {
                         Some(p.tag.span()),
                         format!(
                             "dial peer {tag}: options_keepalive times are seconds, above 0 and at most 3600"
+                        ),
+                    ));
+                }
+            }
+            if p.password.is_some() && p.username.is_none() {
+                return Err(located(
+                    Some(p.tag.span()),
+                    format!("dial peer {tag}: password needs a username"),
+                ));
+            }
+            if p.inbound_auth {
+                let named = p.username.as_ref().map(|u| u.get_ref().as_str());
+                if !named.is_some_and(|u| config.endpoints.iter().any(|e| e.name.get_ref() == u)) {
+                    return Err(located(
+                        Some(p.username.as_ref().map_or(p.tag.span(), |u| u.span())),
+                        format!(
+                            "dial peer {tag}: inbound_auth needs username to name an [[endpoint]] (whose password the peer uses)"
                         ),
                     ));
                 }
@@ -1263,6 +1290,45 @@ mod tests {
         let peers = ok.selection_peers();
         assert_eq!(peers.len(), 2);
         assert_eq!(peers[1].preference, 2);
+
+        let err = |extra: &str| {
+            parse(&format!("{base}{}", peer(1, "22.", extra)))
+                .unwrap_err()
+                .to_string()
+        };
+        let msg = err("forward_digits = \"some\"\n");
+        assert!(
+            msg.starts_with("etc/softswitch.toml:7:18: dial peer 1: forward_digits"),
+            "{msg}"
+        );
+        let msg = err("prefix = \"0-1\"\n");
+        assert!(msg.contains("prefix must be digits"), "{msg}");
+        let msg = err("options_keepalive = { interval = 0 }\n");
+        assert!(msg.contains("options_keepalive times"), "{msg}");
+        let msg = err("options_keepalive = { every = 1 }\n");
+        assert!(msg.contains("unknown field `every`"), "{msg}");
+        let msg = err("password = \"x\"\n");
+        assert!(msg.contains("password needs a username"), "{msg}");
+        let msg = err("username = \"trunk\"\ninbound_auth = true\n");
+        assert!(
+            msg.starts_with("etc/softswitch.toml:7:12: dial peer 1: inbound_auth"),
+            "{msg}"
+        );
+        let rules = parse(&format!(
+            "{base}{}",
+            peer(
+                1,
+                "9T",
+                "digit_strip = true\nforward_digits = 4\nprefix = \"0\"\n"
+            )
+        ))
+        .unwrap()
+        .dial_peers[0]
+            .digit_rules();
+        assert_eq!(
+            rules.forward_digits,
+            Some(gateway::digits::ForwardDigits::Last(4))
+        );
     }
 
     #[test]

@@ -76,6 +76,60 @@ pub fn expected_response(
     }
 }
 
+/// The `Authorization`/`Proxy-Authorization` value that answers `challenge`
+/// for `method` to `uri` as `username` (the switch calling a trunk that
+/// challenges it). None for an algorithm this switch does not know.
+pub fn authorization(
+    challenge: &crate::sip::wire::ParsedChallenge<'_>,
+    username: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+    cnonce: &str,
+) -> Option<String> {
+    let alg = match challenge.algorithm.as_deref() {
+        None => Algorithm::Md5,
+        Some(a) => Algorithm::from_token(a)?,
+    };
+    // qop is a list; "auth" is the only one that covers a request without its body.
+    let qop_auth = challenge
+        .qop
+        .as_deref()
+        .is_some_and(|q| q.split(',').any(|t| t.trim().eq_ignore_ascii_case("auth")));
+    let creds = Credentials {
+        username: username.into(),
+        realm: challenge.realm.clone(),
+        nonce: challenge.nonce.clone(),
+        uri: uri.into(),
+        cnonce: qop_auth.then(|| cnonce.into()),
+        qop: qop_auth.then(|| "auth".into()),
+        nc: qop_auth.then(|| "00000001".into()),
+        ..Credentials::default()
+    };
+    let stored = ha1(alg, username, &challenge.realm, password);
+    let response = expected_response(alg, &stored, method, &creds);
+    let quote = crate::sip::wire::quote;
+    let mut out = format!(
+        "Digest username={}, realm={}, nonce={}, uri={}, response={}, algorithm={}",
+        quote(username),
+        quote(&challenge.realm),
+        quote(&challenge.nonce),
+        quote(uri),
+        quote(&response),
+        alg.as_str()
+    );
+    if let Some(o) = &challenge.opaque {
+        out.push_str(&format!(", opaque={}", quote(o)));
+    }
+    if qop_auth {
+        out.push_str(&format!(
+            ", qop=auth, nc=00000001, cnonce={}",
+            quote(cnonce)
+        ));
+    }
+    Some(out)
+}
+
 /// Compares two hex responses in constant time (case-insensitive: some clients send
 /// upper-case hex).
 pub fn responses_match(expected: &str, got: &str) -> bool {
@@ -167,5 +221,45 @@ mod tests {
         assert!(responses_match("abcdef", "ABCDEF"));
         assert!(!responses_match("abcdef", "abcde"));
         assert!(!responses_match("abcdef", "abcdeg"));
+    }
+
+    #[test]
+    fn the_answer_to_a_trunks_challenge_verifies_as_the_trunk_would_verify_it() {
+        for (alg, qop) in [
+            (None, None),
+            (Some("MD5"), Some("auth,auth-int")),
+            (Some("SHA-256"), Some("auth")),
+        ] {
+            let challenge = crate::sip::wire::ParsedChallenge {
+                realm: "carrier.example".into(),
+                nonce: "abc123".into(),
+                opaque: Some("op".into()),
+                algorithm: alg.map(Into::into),
+                qop: qop.map(Into::into),
+                stale: false,
+            };
+            let value = authorization(
+                &challenge,
+                "trunk1",
+                "s3cret",
+                "INVITE",
+                "sip:2001@10.0.0.2",
+                "cn0",
+            )
+            .unwrap();
+            let creds = Credentials::parse(&value).unwrap().unwrap();
+            assert_eq!(creds.uri, "sip:2001@10.0.0.2");
+            assert_eq!(creds.opaque.as_deref(), Some("op"));
+            assert_eq!(creds.qop.is_some(), qop.is_some(), "{value}");
+            let a = creds.algorithm().unwrap_or(Algorithm::Md5);
+            let stored = ha1(a, "trunk1", "carrier.example", "s3cret");
+            let expected = expected_response(a, &stored, "INVITE", &creds);
+            assert!(responses_match(&expected, &creds.response), "{value}");
+        }
+        let odd = crate::sip::wire::ParsedChallenge {
+            algorithm: Some("AKAv1-MD5".into()),
+            ..Default::default()
+        };
+        assert!(authorization(&odd, "u", "p", "INVITE", "sip:x", "c").is_none());
     }
 }

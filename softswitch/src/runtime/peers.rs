@@ -211,12 +211,12 @@ impl PeerTable {
             .collect()
     }
 
-    /// The peer calls from `ip` come from, and its context.
-    pub fn peer_at(&self, ip: IpAddr) -> Option<(u32, String)> {
+    /// The peer calls from `ip` come from.
+    pub fn peer_at(&self, ip: IpAddr) -> Option<crate::call::peer_route::PeerOrigin> {
         self.entries
-            .iter()
-            .find(|(_, e)| e.route.addr.is_some_and(|a| a.ip() == ip))
-            .map(|(tag, e)| (*tag, e.route.context.clone()))
+            .values()
+            .find(|e| e.route.addr.is_some_and(|a| a.ip() == ip))
+            .map(|e| e.route.origin())
     }
 
     pub fn evidence(&mut self, tag: u32, evidence: Evidence, now: Instant) {

@@ -196,7 +196,7 @@ impl Services for NodeServices<'_> {
         lock(&self.node.peers).routes()
     }
 
-    fn peer_from(&self, ip: std::net::IpAddr) -> Option<(u32, String)> {
+    fn peer_from(&self, ip: std::net::IpAddr) -> Option<crate::call::peer_route::PeerOrigin> {
         lock(&self.node.peers).peer_at(ip)
     }
 

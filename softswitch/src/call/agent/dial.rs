@@ -196,6 +196,8 @@ impl CallAgent<'_> {
             peer_tag: None,
             responded: false,
             peer_active: false,
+            credentials: None,
+            authenticated: false,
         });
         self.calls.index_call_id(&call_id, call.id);
         self.calls.index_client(key, call.id, ClientUse::Invite(n));
@@ -349,6 +351,11 @@ impl CallAgent<'_> {
                     self.bye_leg(&mut call, n, now);
                 }
             }
+            401 | 407
+                if call.legs[n].credentials.is_some()
+                    && !call.legs[n].authenticated
+                    && call.legs[n].state != LegState::Cancelled
+                    && self.authenticate_leg(&mut call, n, msg, status, now) => {}
             _ => {
                 let was = call.legs[n].state;
                 call.legs[n].state = match was {
@@ -572,6 +579,7 @@ impl CallAgent<'_> {
                 transport: route.transport,
                 huntstop: route.huntstop,
                 number: sent,
+                credentials: route.credentials.clone(),
             });
         }
         if next.is_empty() {
@@ -609,13 +617,85 @@ impl CallAgent<'_> {
             if failed || !leg.responded {
                 self.svc.peer_evidence(tag, evidence, now);
             }
-            if !(200..300).contains(&status) {
+            let will_answer_challenge =
+                matches!(status, 401 | 407) && leg.credentials.is_some() && !leg.authenticated;
+            if !(200..300).contains(&status) && !will_answer_challenge {
                 self.release_peer(call, n);
             }
         } else if !leg.responded {
             self.svc
                 .peer_evidence(tag, gateway::health::Evidence::Alive, now);
         }
+    }
+
+    /// A dial peer challenged the INVITE (401/407): send it again, once, with
+    /// the peer's credentials — a new transaction with CSeq + 1 in the same
+    /// dialog attempt. False when the challenge cannot be answered; the leg
+    /// then fails as the peer said.
+    fn authenticate_leg(
+        &mut self,
+        call: &mut Call,
+        n: usize,
+        msg: &Message,
+        status: u16,
+        now: Instant,
+    ) -> bool {
+        let (challenge_header, answer_header) = if status == 401 {
+            (HeaderName::WwwAuthenticate, "Authorization")
+        } else {
+            (HeaderName::ProxyAuthenticate, "Proxy-Authorization")
+        };
+        let leg = &call.legs[n];
+        let Some((user, password)) = &leg.credentials else {
+            return false;
+        };
+        let cnonce = format!("{:016x}", rand::random::<u64>());
+        // A peer may offer several algorithms, one challenge each: the first we know.
+        let Some(value) = msg.header_all(challenge_header).find_map(|v| {
+            let c = crate::sip::wire::ParsedChallenge::parse(v).ok()??;
+            crate::registrar::digest::authorization(
+                &c,
+                user,
+                password,
+                "INVITE",
+                &leg.target,
+                &cnonce,
+            )
+        }) else {
+            tracing::warn!(call = %call.uniqueid, tag = ?leg.peer_tag, "dial peer's challenge cannot be answered");
+            return false;
+        };
+        let Ok(sent) = std::str::from_utf8(&leg.invite) else {
+            return false;
+        };
+        let branch = new_branch();
+        let cseq = leg.cseq + 1;
+        let old_cseq = format!("CSeq: {} INVITE\r\n", leg.cseq);
+        if !sent.contains(&old_cseq) || !sent.contains(&leg.branch) {
+            return false;
+        }
+        let again = sent.replacen(&leg.branch, &branch, 1).replacen(
+            &old_cseq,
+            &format!("CSeq: {cseq} INVITE\r\n{answer_header}: {value}\r\n"),
+            1,
+        );
+        let bytes = bytes::Bytes::from(again);
+        let key = match self.layer.send_request(now, bytes.clone(), leg.peer) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-send the INVITE with credentials");
+                return false;
+            }
+        };
+        tracing::info!(call = %call.uniqueid, tag = ?leg.peer_tag, status, "answering the dial peer's challenge");
+        let leg = &mut call.legs[n];
+        leg.invite = bytes;
+        leg.branch = branch;
+        leg.cseq = cseq;
+        leg.key = key.clone();
+        leg.authenticated = true;
+        self.calls.index_client(key, call.id, ClientUse::Invite(n));
+        true
     }
 
     /// The leg no longer counts among its peer's calls in progress.
@@ -658,6 +738,7 @@ impl CallAgent<'_> {
         let n = call.legs.len() - 1;
         let seq = self.svc.next_seq();
         call.legs[n].peer_tag = Some(target.tag);
+        call.legs[n].credentials = target.credentials.clone();
         call.legs[n].peer_active = true;
         self.svc.peer_calls(target.tag, 1);
         call.legs[n].channel = format!("PEER/{}-{seq:08x}", target.tag);

@@ -153,9 +153,9 @@ pub trait Services {
             .collect()
     }
     /// The dial peer (tag and context) requests from `ip` come from.
-    fn peer_from(&self, ip: std::net::IpAddr) -> Option<(u32, String)> {
+    fn peer_from(&self, ip: std::net::IpAddr) -> Option<crate::call::peer_route::PeerOrigin> {
         let routes = self.peer_routes();
-        crate::call::peer_route::peer_at(&routes, ip).map(|r| (r.tag, r.context.clone()))
+        crate::call::peer_route::peer_at(&routes, ip).map(|r| r.origin())
     }
     /// What an INVITE to dial peer `tag` says about its health.
     fn peer_evidence(&self, _tag: u32, _evidence: gateway::health::Evidence, _now: Instant) {}

@@ -10,10 +10,30 @@ impl CallAgent<'_> {
             return;
         }
         let wall = self.wall_secs();
-        // A dial peer is trusted by its address and runs in its own context; a
-        // phone proves who it is with digest. Nothing else gets a dialplan.
+        // A dial peer is trusted by its address (and digest, when it is asked
+        // for) and runs in its own context; a phone proves who it is with
+        // digest. Nothing else gets a dialplan.
         let origin = match self.svc.peer_from(source.addr.ip()) {
-            Some((tag, context)) => {
+            Some(peer) => {
+                if let Some(expected) = &peer.auth_as {
+                    match self.svc.authenticate(&msg, source, wall, now) {
+                        Admission::Caller { user } if &user == expected => {}
+                        Admission::Caller { user } => {
+                            tracing::warn!(tag = peer.tag, %user, "a dial peer authenticated as someone else");
+                            self.respond(&key, &msg, source, 403, "Forbidden", &[], now);
+                            return;
+                        }
+                        Admission::Refuse {
+                            status,
+                            reason,
+                            headers,
+                        } => {
+                            self.respond(&key, &msg, source, status, &reason, &headers, now);
+                            return;
+                        }
+                    }
+                }
+                let (tag, context) = (peer.tag, peer.context);
                 let from = msg.from_header().ok();
                 let name = from
                     .as_ref()

@@ -2148,3 +2148,114 @@ fn a_peer_given_up_stops_hearing_retransmissions_and_a_late_answer_is_ended() {
     net.expect(PEER_1, "ACK");
     net.expect(PEER_1, "BYE");
 }
+
+/// A peer that challenges our INVITE gets it again, once, with its credentials;
+/// a second challenge is its final word.
+#[test]
+fn a_challenging_peer_gets_the_invite_again_with_credentials() {
+    let mut net = Net::with_config(
+        60,
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"33.\"\nsession_target = \"ipv4:127.0.0.2\"\n\
+         username = \"site-a\"\npassword = \"trunkpw\"\n",
+    );
+    net.deliver(CALLER, invite("au1", "331", true));
+    let first = net.expect(PEER_1, "INVITE");
+    net.deliver(
+        PEER_1,
+        reply_with(
+            &first,
+            407,
+            "p1",
+            &[(
+                "Proxy-Authenticate",
+                "Digest realm=\"carrier\", nonce=\"n1\", qop=\"auth\"",
+            )],
+            None,
+        ),
+    );
+    net.expect(PEER_1, "ACK");
+    let again = net.expect(PEER_1, "INVITE");
+    assert_eq!(again.cseq().unwrap().seq, 2);
+    assert_eq!(again.call_id(), first.call_id());
+    let auth = again
+        .header(HeaderName::ProxyAuthorization)
+        .unwrap()
+        .to_string();
+    let creds = crate::sip::wire::Credentials::parse(&auth)
+        .unwrap()
+        .unwrap();
+    let ha1 = crate::registrar::digest::ha1(
+        crate::sip::wire::Algorithm::Md5,
+        "site-a",
+        "carrier",
+        "trunkpw",
+    );
+    let expected = crate::registrar::digest::expected_response(
+        crate::sip::wire::Algorithm::Md5,
+        &ha1,
+        "INVITE",
+        &creds,
+    );
+    assert!(crate::registrar::digest::responses_match(
+        &expected,
+        &creds.response
+    ));
+    net.deliver(
+        PEER_1,
+        reply(&again, 200, "p1", Some(&sdp(8000, "sendrecv"))),
+    );
+    net.expect(CALLER, "200 INVITE");
+    assert_eq!(net.peer(1).active_calls, 1);
+
+    // A second challenge ends the attempt: the credentials are wrong.
+    net.deliver(CALLER, invite("au2", "332", true));
+    let first = net.expect(PEER_1, "INVITE");
+    let challenge = [("WWW-Authenticate", "Digest realm=\"carrier\", nonce=\"n2\"")];
+    net.deliver(PEER_1, reply_with(&first, 401, "p1", &challenge, None));
+    let again = net.expect(PEER_1, "INVITE");
+    assert!(again.header(HeaderName::Authorization).is_some());
+    net.deliver(PEER_1, reply_with(&again, 401, "p1", &challenge, None));
+    assert_eq!(net.count(PEER_1, "INVITE"), 0);
+    assert_eq!(db(&net, "peer").as_deref(), Some("CHANUNAVAIL"));
+}
+
+/// With inbound_auth a peer's address is not enough: its call is challenged and
+/// runs in the peer's context once it answers as the named endpoint.
+#[test]
+fn inbound_auth_challenges_a_peers_calls() {
+    let mut net = Net::with_config(
+        60,
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"33.\"\nsession_target = \"ipv4:127.0.0.2\"\n\
+         context = \"from-site-b\"\nusername = \"1003\"\ninbound_auth = true\n",
+    );
+    let from_peer = |auth: &str| {
+        invite_raw("in2", "1002", auth, Some(sdp(7000, "sendrecv")))
+            .replace(
+                &format!("Via: SIP/2.0/UDP {CALLER}"),
+                &format!("Via: SIP/2.0/UDP {PEER_1}"),
+            )
+            .replace(
+                "From: <sip:1001@pbx.test>",
+                "From: \"Site B\" <sip:2201@127.0.0.2>",
+            )
+    };
+    net.deliver(PEER_1, from_peer(""));
+    net.expect(PEER_1, "407 INVITE");
+    assert!(db(&net, "inbound").is_none());
+    let wrong = "Proxy-Authorization: Digest username=\"1002\", realm=\"pbx.test\", nonce=\"n\", uri=\"sip:1002@pbx.test\", response=\"x\"\r\n";
+    net.deliver(
+        PEER_1,
+        from_peer(wrong)
+            .replace("CSeq: 1 ", "CSeq: 2 ")
+            .replace("-in2-1", "-in2-2"),
+    );
+    net.expect(PEER_1, "403 INVITE");
+    let right = wrong.replace("username=\"1002\"", "username=\"1003\"");
+    net.deliver(
+        PEER_1,
+        from_peer(&right)
+            .replace("CSeq: 1 ", "CSeq: 3 ")
+            .replace("-in2-1", "-in2-3"),
+    );
+    assert_eq!(db(&net, "inbound").as_deref(), Some("2201:1002"));
+}
