@@ -1,8 +1,12 @@
 //! Digit manipulation on the way out of a dial peer: the POTS tools network
 //! engineers know (`digit-strip`, `forward-digits`, `prefix`), applied to every
-//! peer here in one fixed order — strip, then forward, then prefix — so the
-//! number a peer receives can be worked out by hand and is shown by
-//! `softswitch peers --explain`.
+//! peer here in one fixed order — strip, then forward, then prefix, then the
+//! translation rules — so the number a peer receives can be worked out by hand
+//! and is shown by `softswitch peers --explain`.
+//!
+//! Translation rules play the part of an IOS `voice translation-profile`: an
+//! ordered list of regular expressions, the first that matches rewrites the
+//! number (`$1` for a group, where IOS writes `\1`).
 
 use crate::pattern::Pattern;
 
@@ -27,6 +31,59 @@ impl ForwardDigits {
     }
 }
 
+/// One translation rule: where `pattern` matches, the number becomes
+/// `replace` (with `$1`… for the pattern's groups).
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub pattern: regex::Regex,
+    pub replace: String,
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Rule) -> bool {
+        self.pattern.as_str() == other.pattern.as_str() && self.replace == other.replace
+    }
+}
+
+impl Eq for Rule {}
+
+/// Ordered rules; the first that matches applies, the rest are not tried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Translation {
+    pub rules: Vec<Rule>,
+}
+
+impl Translation {
+    /// Compiles `(pattern, replacement)` pairs; the error names the rule's index.
+    pub fn compile(rules: &[(String, String)]) -> Result<Translation, (usize, regex::Error)> {
+        let rules = rules
+            .iter()
+            .enumerate()
+            .map(|(i, (p, r))| {
+                regex::Regex::new(p)
+                    .map(|pattern| Rule {
+                        pattern,
+                        replace: r.clone(),
+                    })
+                    .map_err(|e| (i, e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Translation { rules })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The number after the first matching rule, or None when none matched.
+    pub fn apply(&self, number: &str) -> Option<String> {
+        self.rules
+            .iter()
+            .find(|r| r.pattern.is_match(number))
+            .map(|r| r.pattern.replace(number, r.replace.as_str()).into_owned())
+    }
+}
+
 /// One peer's rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DigitRules {
@@ -36,11 +93,16 @@ pub struct DigitRules {
     pub forward_digits: Option<ForwardDigits>,
     /// Put in front after the rest.
     pub prefix: String,
+    /// The called number's translation, last.
+    pub translate_called: Translation,
 }
 
 impl DigitRules {
     pub fn is_identity(&self) -> bool {
-        !self.digit_strip && self.forward_digits.is_none() && self.prefix.is_empty()
+        !self.digit_strip
+            && self.forward_digits.is_none()
+            && self.prefix.is_empty()
+            && self.translate_called.is_empty()
     }
 
     /// The number sent to the peer for `number`, which `pattern` matched, and
@@ -76,6 +138,10 @@ impl DigitRules {
         if !self.prefix.is_empty() {
             out = format!("{}{out}", self.prefix);
             steps.push(format!("prefix {:?}: {out:?}", self.prefix));
+        }
+        if let Some(t) = self.translate_called.apply(&out) {
+            out = t;
+            steps.push(format!("translate_called: {out:?}"));
         }
         (out, steps)
     }
@@ -134,11 +200,12 @@ mod tests {
     }
 
     #[test]
-    fn prefix_comes_last_and_every_step_is_explained() {
+    fn prefix_comes_after_strip_and_forward_and_every_step_is_explained() {
         let r = DigitRules {
             digit_strip: true,
             forward_digits: Some(ForwardDigits::Last(3)),
             prefix: "0044".into(),
+            ..DigitRules::default()
         };
         let (out, steps) = r.apply(&Pattern::parse("9T").unwrap(), "912345");
         assert_eq!(out, "0044345");
@@ -150,6 +217,28 @@ mod tests {
                 "prefix \"0044\": \"0044345\""
             ]
         );
+    }
+
+    #[test]
+    fn translation_rules_apply_first_match_only_and_last() {
+        let t = Translation::compile(&[
+            ("^0044(.*)$".into(), "+44$1".into()),
+            ("^00(.*)$".into(), "+$1".into()),
+        ])
+        .unwrap();
+        assert_eq!(t.apply("00442071234567").as_deref(), Some("+442071234567"));
+        assert_eq!(t.apply("0015551234").as_deref(), Some("+15551234"));
+        assert_eq!(t.apply("2001"), None);
+        let r = DigitRules {
+            digit_strip: true,
+            translate_called: t,
+            ..DigitRules::default()
+        };
+        assert_eq!(sent(&r, "9T", "90044123"), "+44123");
+        assert!(matches!(
+            Translation::compile(&[("ok".into(), "".into()), ("(".into(), "".into())]),
+            Err((1, _))
+        ));
     }
 
     #[test]

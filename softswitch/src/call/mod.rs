@@ -261,6 +261,8 @@ pub struct PeerTarget {
     /// The called number after this peer's digit rules.
     pub number: String,
     pub credentials: Option<(String, String)>,
+    /// The peer's rules for the calling number.
+    pub calling: gateway::digits::Translation,
 }
 
 pub struct Call {

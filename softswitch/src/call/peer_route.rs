@@ -27,6 +27,8 @@ pub struct PeerRoute {
     pub context: String,
     /// Username and password for the peer's challenges.
     pub credentials: Option<(String, String)>,
+    /// Rewrites the calling number sent to the peer.
+    pub calling: gateway::digits::Translation,
     /// The endpoint the peer's own calls must authenticate as.
     pub inbound_auth: Option<String>,
 }
@@ -58,6 +60,7 @@ impl PeerRoute {
             },
             huntstop: p.huntstop,
             digits: p.digit_rules(),
+            calling: p.calling_translation(),
             context: p.context.clone(),
             credentials: p
                 .username

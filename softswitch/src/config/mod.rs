@@ -589,6 +589,31 @@ pub struct DialPeerConfig {
     /// `[[endpoint]]` named by `username`.
     #[serde(default)]
     pub inbound_auth: bool,
+    /// IOS translation-profile rules for the called number, after the digit
+    /// tools: `[{ match = "^00(.*)$", replace = "+$1" }]`, first match applies.
+    #[serde(default)]
+    pub translate_called: Vec<TranslateRule>,
+    /// The same for the calling number (From and P-Asserted-Identity).
+    #[serde(default)]
+    pub translate_calling: Vec<TranslateRule>,
+}
+
+/// `{ match = "REGEX", replace = "TEXT with $1" }`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranslateRule {
+    #[serde(rename = "match")]
+    pub pattern: Spanned<String>,
+    pub replace: String,
+}
+
+fn translation(rules: &[TranslateRule]) -> gateway::digits::Translation {
+    let pairs: Vec<(String, String)> = rules
+        .iter()
+        .map(|r| (r.pattern.get_ref().clone(), r.replace.clone()))
+        .collect();
+    // Checked when the config loaded.
+    gateway::digits::Translation::compile(&pairs).unwrap_or_default()
 }
 
 /// `forward_digits = 4` or `forward_digits = "all"`.
@@ -635,7 +660,12 @@ impl DialPeerConfig {
                 .as_ref()
                 .map(|p| p.get_ref().clone())
                 .unwrap_or_default(),
+            translate_called: translation(&self.translate_called),
         }
+    }
+
+    pub fn calling_translation(&self) -> gateway::digits::Translation {
+        translation(&self.translate_calling)
     }
 
     pub fn keepalive(&self) -> gateway::health::Keepalive {
@@ -835,6 +865,18 @@ impl Config {
                         format!(
                             "dial peer {tag}: options_keepalive times are seconds, above 0 and at most 3600"
                         ),
+                    ));
+                }
+            }
+            for rule in p.translate_called.iter().chain(&p.translate_calling) {
+                if let Err(e) = regex::Regex::new(rule.pattern.get_ref()) {
+                    // regex's message ends with a line saying what is wrong.
+                    let text = e.to_string();
+                    let last = text.lines().last().unwrap_or("").trim();
+                    let last = last.trim_start_matches("error: ");
+                    return Err(located(
+                        Some(rule.pattern.span()),
+                        format!("dial peer {tag}: translation rule: {last}"),
                     ));
                 }
             }
@@ -1312,6 +1354,13 @@ mod tests {
         let msg = err("username = \"trunk\"\ninbound_auth = true\n");
         assert!(
             msg.starts_with("etc/softswitch.toml:7:12: dial peer 1: inbound_auth"),
+            "{msg}"
+        );
+        let msg = err("translate_called = [{ match = \"^9(\", replace = \"\" }]\n");
+        assert!(
+            msg.starts_with(
+                "etc/softswitch.toml:7:31: dial peer 1: translation rule: unclosed group"
+            ),
             "{msg}"
         );
         let rules = parse(&format!(

@@ -55,7 +55,7 @@ impl CallAgent<'_> {
                 run.failed_causes.push(20);
             }
             for b in bindings {
-                self.start_leg(call, user, &b, now);
+                self.start_leg(call, user, &b, None, now);
             }
         }
         if let Some(mut hunt) = run.hunt.take() {
@@ -102,11 +102,15 @@ impl CallAgent<'_> {
         call: &mut Call,
         user: &str,
         binding: &crate::registrar::Binding,
+        calling: Option<&gateway::digits::Translation>,
         now: Instant,
     ) {
         let call_id = self.svc.leg_call_id();
         let tag = new_tag();
         let (num, name) = call.interp.caller_id();
+        // A dial peer's translation rules rewrite the number it is shown.
+        let translated = calling.zip(num).and_then(|(t, n)| t.apply(n));
+        let num = translated.as_deref().or(num);
         let domain = &self.svc.config().sip.domain;
         let restricted = call.interp.caller_restricted();
         let from = if restricted {
@@ -580,6 +584,7 @@ impl CallAgent<'_> {
                 huntstop: route.huntstop,
                 number: sent,
                 credentials: route.credentials.clone(),
+                calling: route.calling.clone(),
             });
         }
         if next.is_empty() {
@@ -731,7 +736,7 @@ impl CallAgent<'_> {
             updated_at: wall,
         };
         let before = call.legs.len();
-        self.start_leg(call, &target.number, &binding, now);
+        self.start_leg(call, &target.number, &binding, Some(&target.calling), now);
         if call.legs.len() == before {
             return self.start_peer_attempt(call, hunt, now);
         }

@@ -2259,3 +2259,22 @@ fn inbound_auth_challenges_a_peers_calls() {
     );
     assert_eq!(db(&net, "inbound").as_deref(), Some("2201:1002"));
 }
+
+/// Translation rules rewrite the called number after the digit tools, and
+/// the calling number in From and P-Asserted-Identity.
+#[test]
+fn translation_rules_rewrite_called_and_calling_numbers() {
+    let mut net = Net::with_config(
+        60,
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"33.\"\nsession_target = \"ipv4:127.0.0.2\"\n\
+         translate_called = [{ match = \"^33(.)$\", replace = \"+4420$1\" }]\n\
+         translate_calling = [{ match = \"^999$\", replace = \"x\" }, { match = \"^(1...)$\", replace = \"+44207946$1\" }]\n",
+    );
+    net.deliver(CALLER, invite("tr1", "337", true));
+    let leg = net.expect(PEER_1, "INVITE");
+    assert_eq!(leg.request_uri(), Some("sip:+44207@127.0.0.2:5060"));
+    let from = leg.header(HeaderName::From).unwrap();
+    assert!(from.contains("sip:+442079461001@"), "{from}");
+    let pai = leg.header(HeaderName::PAssertedIdentity).unwrap();
+    assert!(pai.contains("sip:+442079461001@"), "{pai}");
+}
