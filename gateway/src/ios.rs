@@ -13,6 +13,14 @@
 //! block, indented lines (spaces or tabs) belong to it, and a `!` closes it.
 //! Keywords are matched without regard to case; abbreviations (`dest`, `sess
 //! targ`) are not expanded, as `show running-config` never prints them.
+//!
+//! `voice translation-rule` and `voice translation-profile` blocks are read
+//! too, wherever they stand in the file (IOS prints them before the dial peers,
+//! but a hand-made file may not): a peer's `translation-profile outgoing NAME`
+//! becomes that profile's rules, written out inline as `translate_called` and
+//! `translate_calling` in the regex syntax of the `regex` crate. IOS writes
+//! groups as `\(…\)` and refers to them as `\1`; here they are `(…)` and
+//! `${1}`, and a bare `(` of IOS, which is a literal, becomes `\(`.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -119,6 +127,14 @@ pub fn import_ios(text: &str) -> Import {
                     imp.peer_line(tag, line_no, trimmed, &toks);
                     state
                 }
+                State::RuleSet(set) => {
+                    imp.rule_line(set, line_no, line, trimmed, &toks);
+                    state
+                }
+                State::Profile => {
+                    imp.profile_line(line_no, trimmed, &toks);
+                    state
+                }
                 State::Swallow => state,
                 State::Top => {
                     // Orphaned sub-lines (after a `!` that closed their block):
@@ -138,6 +154,11 @@ enum State {
     Top,
     /// Inside `dial-peer voice TAG voip`.
     Peer(u32),
+    /// Inside `voice translation-rule N`.
+    RuleSet(u32),
+    /// Inside `voice translation-profile NAME` (the name is
+    /// `Importer::profile_open`).
+    Profile,
     /// Inside a block that is not imported; its sub-lines are not reported one
     /// by one.
     Swallow,
@@ -149,6 +170,8 @@ struct Tok<'a> {
     text: &'a str,
     /// 1-based character column.
     col: usize,
+    /// Where the word starts in its line, in bytes.
+    byte: usize,
 }
 
 impl Tok<'_> {
@@ -176,6 +199,7 @@ fn tokenize(line: &str) -> Vec<Tok<'_>> {
                 out.push(Tok {
                     text: &line[b..byte],
                     col,
+                    byte: b,
                 });
             }
         } else if start.is_none() {
@@ -186,6 +210,7 @@ fn tokenize(line: &str) -> Vec<Tok<'_>> {
         out.push(Tok {
             text: &line[b..],
             col,
+            byte: b,
         });
     }
     out
@@ -260,10 +285,74 @@ struct Peer {
     forward_digits: Option<ForwardDigits>,
     prefix: Option<String>,
     keepalive: Option<Keepalive>,
+    /// `translation-profile outgoing NAME`, resolved when the whole file has
+    /// been read.
+    outgoing: Option<ProfileUse>,
     shutdown: bool,
     /// IOS lines kept above the table.
     comments: Vec<String>,
     broken: bool,
+}
+
+/// A peer's `translation-profile outgoing NAME`.
+#[derive(Debug)]
+struct ProfileUse {
+    name: String,
+    /// Where the name is written, for the errors about it.
+    line: usize,
+    col: usize,
+    /// The index in `Peer::comments` of the IOS line, written only when
+    /// something of the profile is not carried over.
+    comment: usize,
+}
+
+/// `voice translation-rule N`: its rules by number.
+#[derive(Debug, Default)]
+struct RuleSet {
+    rules: BTreeMap<u32, RuleEntry>,
+    /// A rule line had an error: peers that use the set are left out.
+    broken: bool,
+}
+
+#[derive(Debug)]
+enum RuleEntry {
+    /// `rule K /MATCH/ /REPLACE/`, converted to the `regex` crate's syntax.
+    Rewrite {
+        pattern: String,
+        replace: String,
+        /// The `type …`/`plan …` settings that follow, not carried over.
+        dropped: Option<String>,
+    },
+    /// `rule K reject /MATCH/`, which has no equivalent here; the IOS text.
+    Reject(String),
+}
+
+/// `voice translation-profile NAME`.
+#[derive(Debug, Default)]
+struct Profile {
+    called: Option<SetUse>,
+    calling: Option<SetUse>,
+    /// `translate redirect-called N` and the like, not carried over: the IOS
+    /// line by what it translates.
+    other: BTreeMap<String, String>,
+    /// A line of the profile had an error: peers that use it are left out.
+    broken: bool,
+}
+
+/// `translate called|calling N` in a profile.
+#[derive(Debug, Clone, Copy)]
+struct SetUse {
+    set: u32,
+    line: usize,
+}
+
+/// A profile's rules, ready to be written into a peer.
+#[derive(Debug, Default)]
+struct Translations {
+    called: Vec<(String, String)>,
+    calling: Vec<(String, String)>,
+    /// What IOS would do that the TOML does not, for the peer's comment.
+    not_carried: Vec<String>,
 }
 
 impl Peer {
@@ -281,6 +370,7 @@ impl Peer {
             forward_digits: None,
             prefix: None,
             keepalive: None,
+            outgoing: None,
             shutdown: false,
             comments: Vec::new(),
             broken: false,
@@ -296,6 +386,10 @@ struct Importer {
     kinds: BTreeMap<u32, String>,
     /// A `dial-peer hunt` other than 0: (its line, the scheme).
     hunt: Option<(usize, u8)>,
+    rule_sets: BTreeMap<u32, RuleSet>,
+    profiles: BTreeMap<String, Profile>,
+    /// The name of the `voice translation-profile` block being read.
+    profile_open: String,
 }
 
 impl Importer {
@@ -312,8 +406,133 @@ impl Importer {
                 return State::Top;
             }
         }
+        if toks[0].is("voice")
+            && let Some(sub) = toks.get(1)
+        {
+            if sub.is("translation-rule") {
+                return self.rule_set(line_no, toks);
+            }
+            if sub.is("translation-profile") {
+                return self.profile(line_no, toks);
+            }
+        }
         self.diags.ignored(line_no, trimmed);
         State::Swallow
+    }
+
+    /// `voice translation-rule N`; a repeated N adds to the same set.
+    fn rule_set(&mut self, line_no: usize, toks: &[Tok]) -> State {
+        let Some(n) = toks.get(2) else {
+            self.diags.error(
+                line_no,
+                toks[1].end(),
+                "voice translation-rule needs a number".to_string(),
+            );
+            return State::Swallow;
+        };
+        match n.text.parse::<u32>() {
+            Ok(set) if set > 0 => {
+                self.rule_sets.entry(set).or_default();
+                State::RuleSet(set)
+            }
+            _ => {
+                self.diags.error(
+                    line_no,
+                    n.col,
+                    format!("voice translation-rule `{}` is not a number from 1", n.text),
+                );
+                State::Swallow
+            }
+        }
+    }
+
+    /// `voice translation-profile NAME`; a repeated NAME adds to the same profile.
+    fn profile(&mut self, line_no: usize, toks: &[Tok]) -> State {
+        let Some(name) = toks.get(2) else {
+            self.diags.error(
+                line_no,
+                toks[1].end(),
+                "voice translation-profile needs a name".to_string(),
+            );
+            return State::Swallow;
+        };
+        self.profiles.entry(name.text.to_string()).or_default();
+        self.profile_open = name.text.to_string();
+        State::Profile
+    }
+
+    /// A line of `voice translation-rule SET`.
+    fn rule_line(&mut self, set: u32, line_no: usize, line: &str, trimmed: &str, toks: &[Tok]) {
+        if !toks[0].is("rule") {
+            self.diags.ignored(line_no, trimmed);
+            return;
+        }
+        let rules = self.rule_sets.get_mut(&set).expect("opened by rule_set");
+        match rule(set, &mut self.diags, line_no, line, trimmed, toks) {
+            Ok((k, entry)) => {
+                // Entering a number again replaces that rule, as IOS does.
+                rules.rules.insert(k, entry);
+            }
+            Err(f) => {
+                rules.broken = true;
+                self.diags.error(
+                    line_no,
+                    f.col,
+                    format!("voice translation-rule {set}: {}", f.message),
+                );
+            }
+        }
+    }
+
+    /// A line of the `voice translation-profile` being read.
+    fn profile_line(&mut self, line_no: usize, trimmed: &str, toks: &[Tok]) {
+        let name = &self.profile_open;
+        if !toks[0].is("translate") {
+            self.diags.ignored(line_no, trimmed);
+            return;
+        }
+        let profile = self.profiles.get_mut(name).expect("opened by profile");
+        let parsed = (|| {
+            let what = arg(toks, 1, "what to translate (called or calling)")?;
+            let n = arg(toks, 2, "the voice translation-rule number")?;
+            no_more(toks, 3)?;
+            match n.text.parse::<u32>() {
+                Ok(set) if set > 0 => Ok((what, set)),
+                _ => fail(
+                    n.col,
+                    format!("voice translation-rule `{}` is not a number from 1", n.text),
+                ),
+            }
+        })();
+        let (what, set) = match parsed {
+            Ok(v) => v,
+            Err(f) => {
+                profile.broken = true;
+                self.diags.error(
+                    line_no,
+                    f.col,
+                    format!("voice translation-profile {name}: {}", f.message),
+                );
+                return;
+            }
+        };
+        let used = Some(SetUse { set, line: line_no });
+        let kind = what.text.to_ascii_lowercase();
+        match kind.as_str() {
+            "called" => profile.called = used,
+            "calling" => profile.calling = used,
+            _ => {
+                self.diags.warn(
+                    line_no,
+                    what.col,
+                    format!(
+                        "voice translation-profile {name}: `{trimmed}` not imported: this \
+                         switch translates only the called and calling numbers"
+                    ),
+                );
+                profile.other.insert(kind, trimmed.to_string());
+            }
+        }
     }
 
     fn dial_peer(&mut self, line_no: usize, toks: &[Tok]) -> State {
@@ -440,6 +659,13 @@ impl Importer {
             if peer.broken {
                 continue;
             }
+            // An unknown profile is an error even on a peer skipped below: the
+            // IOS text is wrong either way.
+            let Some(translations) =
+                resolve(peer, &self.profiles, &self.rule_sets, &mut self.diags)
+            else {
+                continue;
+            };
             if peer.shutdown {
                 self.diags.warn(
                     line,
@@ -466,7 +692,17 @@ impl Importer {
                 );
             }
             toml.push('\n');
-            for c in &peer.comments {
+            for (i, c) in peer.comments.iter().enumerate() {
+                if peer.outgoing.as_ref().is_some_and(|u| u.comment == i) {
+                    // Only worth a comment when something did not come across.
+                    if !translations.not_carried.is_empty() {
+                        let _ = writeln!(toml, "# IOS: {}; not carried over:", comment_text(c));
+                        for lost in &translations.not_carried {
+                            let _ = writeln!(toml, "#   {}", comment_text(lost));
+                        }
+                    }
+                    continue;
+                }
                 let _ = writeln!(toml, "# IOS: {}", comment_text(c));
             }
             toml.push_str("[[dial_peer]]\n");
@@ -495,6 +731,20 @@ impl Importer {
             }
             if let Some(p) = &peer.prefix {
                 let _ = writeln!(toml, "prefix = {}", quote(p));
+            }
+            if !translations.called.is_empty() {
+                let _ = writeln!(
+                    toml,
+                    "translate_called = {}",
+                    rules_toml(&translations.called)
+                );
+            }
+            if !translations.calling.is_empty() {
+                let _ = writeln!(
+                    toml,
+                    "translate_calling = {}",
+                    rules_toml(&translations.calling)
+                );
             }
             if let Some(k) = &peer.keepalive {
                 let fields: Vec<String> = [
@@ -703,15 +953,375 @@ fn apply(
             _ => diags.ignored(line_no, trimmed),
         },
         ("incoming", false) if word(1).as_deref() == Some("called-number") => keep(peer, diags),
-        ("answer-address" | "dtmf-relay" | "codec" | "translation-profile", false) => {
-            keep(peer, diags)
-        }
+        ("translation-profile", _) => match (word(1).as_deref(), neg) {
+            (Some("outgoing"), true) => {
+                if let Some(old) = peer.outgoing.take() {
+                    peer.comments.remove(old.comment);
+                }
+            }
+            (Some("outgoing"), false) => {
+                let name = arg(args, 2, "the translation profile name")?;
+                no_more(args, 3)?;
+                // A second one replaces the first, as in IOS.
+                if let Some(old) = peer.outgoing.take() {
+                    peer.comments.remove(old.comment);
+                }
+                peer.outgoing = Some(ProfileUse {
+                    name: name.text.to_string(),
+                    line: line_no,
+                    col: name.col,
+                    comment: peer.comments.len(),
+                });
+                peer.comments.push(trimmed.to_string());
+            }
+            (Some("incoming"), false) => keep(peer, diags),
+            _ => diags.ignored(line_no, trimmed),
+        },
+        ("answer-address" | "dtmf-relay" | "codec", false) => keep(peer, diags),
         // The description travels as a comment; it changes nothing, so no warning.
         ("description", false) => peer.comments.push(trimmed.to_string()),
         ("shutdown", _) => peer.shutdown = !neg,
         _ => diags.ignored(line_no, trimmed),
     }
     Ok(())
+}
+
+/// A word-by-word and slash-by-slash reader of one line, for `rule` lines,
+/// whose patterns are not words.
+struct Scan<'a> {
+    line: &'a str,
+    /// Byte offset of the next character.
+    pos: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn col(&self) -> usize {
+        self.line[..self.pos].chars().count() + 1
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.line[self.pos..]
+    }
+
+    fn skip_space(&mut self) {
+        let rest = self.rest();
+        self.pos += rest.len() - rest.trim_start().len();
+    }
+
+    fn at_end(&mut self) -> bool {
+        self.skip_space();
+        self.rest().is_empty()
+    }
+
+    /// The next word and its column.
+    fn word(&mut self) -> Option<(&'a str, usize)> {
+        if self.at_end() {
+            return None;
+        }
+        let col = self.col();
+        let rest = self.rest();
+        let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        self.pos += len;
+        Some((&rest[..len], col))
+    }
+
+    /// `/TEXT/`: the text between the slashes (a backslash keeps the next
+    /// character, a slash included) and the column of the opening slash.
+    fn slashed(&mut self, what: &str) -> Result<(&'a str, usize), Fail> {
+        if self.at_end() {
+            return fail(self.col(), format!("{what} is missing"));
+        }
+        let col = self.col();
+        let rest = self.rest();
+        let Some(body) = rest.strip_prefix('/') else {
+            let word = rest.split_whitespace().next().unwrap_or(rest);
+            return fail(col, format!("{what} must be written /…/, not `{word}`"));
+        };
+        let mut escaped = false;
+        for (i, c) in body.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '/' => {
+                    self.pos += 1 + i + 1;
+                    return Ok((&body[..i], col));
+                }
+                _ => {}
+            }
+        }
+        fail(col, format!("{what}: `/` is never closed"))
+    }
+}
+
+/// `rule K /MATCH/ /REPLACE/ [type … | plan …]` or `rule K reject /MATCH/`.
+fn rule(
+    set: u32,
+    diags: &mut Diags,
+    line_no: usize,
+    line: &str,
+    trimmed: &str,
+    toks: &[Tok],
+) -> Result<(u32, RuleEntry), Fail> {
+    let k_tok = arg(toks, 1, "the rule number")?;
+    let k = match k_tok.text.parse::<u32>() {
+        Ok(k) if k > 0 => k,
+        _ => {
+            return fail(
+                k_tok.col,
+                format!("rule number `{}` is not a number from 1", k_tok.text),
+            );
+        }
+    };
+    let mut scan = Scan {
+        line,
+        pos: k_tok.byte + k_tok.text.len(),
+    };
+    scan.skip_space();
+    if !scan.rest().starts_with('/')
+        && let Some((word, col)) = scan.word()
+        && word.eq_ignore_ascii_case("reject")
+    {
+        scan.slashed("the pattern")?;
+        if let Some((extra, col)) = scan.word() {
+            return fail(col, format!("unexpected `{extra}`"));
+        }
+        diags.warn(
+            line_no,
+            col,
+            format!(
+                "voice translation-rule {set}: rule {k} skipped: reject rules are not \
+                 supported, so the calls it rejects in IOS go through"
+            ),
+        );
+        return Ok((k, RuleEntry::Reject(trimmed.to_string())));
+    }
+    // Not `reject`: read again from the rule number.
+    scan.pos = k_tok.byte + k_tok.text.len();
+    let (ios_match, match_col) = scan.slashed("the pattern")?;
+    let (ios_replace, replace_col) = scan.slashed("the replacement")?;
+    let pattern = ios_pattern(ios_match);
+    let (replace, refs) = ios_replacement(ios_replace);
+    let regex = match regex::Regex::new(&pattern) {
+        Ok(r) => r,
+        Err(e) => {
+            // regex's message ends with a line saying what is wrong.
+            let text = e.to_string();
+            let why = text.lines().last().unwrap_or("").trim();
+            let why = why.trim_start_matches("error: ");
+            return fail(
+                match_col,
+                format!(
+                    "rule {k}: `/{ios_match}/` becomes the regex `{pattern}`, which is not valid: {why}"
+                ),
+            );
+        }
+    };
+    let groups = regex.captures_len() - 1;
+    if let Some(n) = refs.iter().copied().filter(|&n| n > groups).max() {
+        diags.warn(
+            line_no,
+            replace_col,
+            format!(
+                "voice translation-rule {set}: rule {k}: `\\{n}` refers to a group the pattern \
+                 does not have, so it adds nothing"
+            ),
+        );
+    }
+    let mut dropped = None;
+    if let Some((word, col)) = scan.word() {
+        if !(word.eq_ignore_ascii_case("type") || word.eq_ignore_ascii_case("plan")) {
+            return fail(col, format!("unexpected `{word}`"));
+        }
+        let settings = format!("{word} {}", scan.rest().trim());
+        diags.warn(
+            line_no,
+            col,
+            format!(
+                "voice translation-rule {set}: rule {k}: `{settings}` not imported: this \
+                 switch does not set number types or plans"
+            ),
+        );
+        dropped = Some(settings);
+    }
+    Ok((
+        k,
+        RuleEntry::Rewrite {
+            pattern,
+            replace,
+            dropped,
+        },
+    ))
+}
+
+/// An IOS translation-rule pattern in the `regex` crate's syntax. IOS groups
+/// with `\(…\)` and takes a bare `(` literally; `regex` the other way round.
+/// Inside `[…]` both are literal in both, so classes are copied, with the few
+/// characters that mean something in a `regex` class (`[`, `&`, `~`) escaped.
+fn ios_pattern(ios: &str) -> String {
+    let mut out = String::with_capacity(ios.len() + 4);
+    let mut chars = ios.chars().peekable();
+    let mut class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(g @ ('(' | ')')) if !class => out.push(g),
+                // Only escaped so that it did not end the IOS pattern.
+                Some('/') => out.push('/'),
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            '(' | ')' if !class => {
+                out.push('\\');
+                out.push(c);
+            }
+            '[' if !class => {
+                class = true;
+                out.push('[');
+                if chars.next_if_eq(&'^').is_some() {
+                    out.push('^');
+                }
+                // A `]` first in a class is a literal one.
+                if chars.next_if_eq(&']').is_some() {
+                    out.push_str("\\]");
+                }
+            }
+            ']' if class => {
+                class = false;
+                out.push(']');
+            }
+            '[' | '&' | '~' if class => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An IOS replacement in the `regex` crate's syntax (`\1` → `${1}`, with braces
+/// so that a digit after it stays a digit; a literal `$` → `$$`), and the group
+/// numbers it refers to.
+fn ios_replacement(ios: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(ios.len() + 4);
+    let mut refs = Vec::new();
+    let mut chars = ios.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(d) if d.is_ascii_digit() => {
+                    let _ = write!(out, "${{{d}}}");
+                    refs.push(d as usize - '0' as usize);
+                }
+                Some('$') => out.push_str("$$"),
+                Some(e) => out.push(e),
+                None => out.push('\\'),
+            },
+            '$' => out.push_str("$$"),
+            _ => out.push(c),
+        }
+    }
+    (out, refs)
+}
+
+/// The rules of a peer's outgoing profile, or None (after saying why) when the
+/// peer cannot be imported with them.
+fn resolve(
+    peer: &Peer,
+    profiles: &BTreeMap<String, Profile>,
+    sets: &BTreeMap<u32, RuleSet>,
+    diags: &mut Diags,
+) -> Option<Translations> {
+    let mut out = Translations::default();
+    let Some(used) = &peer.outgoing else {
+        return Some(out);
+    };
+    let tag = peer.tag;
+    let name = &used.name;
+    let Some(profile) = profiles.get(name) else {
+        diags.error(
+            used.line,
+            used.col,
+            format!("dial peer {tag}: voice translation-profile `{name}` is not defined"),
+        );
+        return None;
+    };
+    if profile.broken {
+        diags.warn(
+            used.line,
+            used.col,
+            format!("dial peer {tag} left out: voice translation-profile `{name}` has an error"),
+        );
+        return None;
+    }
+    out.not_carried.extend(profile.other.values().cloned());
+    let mut ok = true;
+    for (which, set_use) in [("called", profile.called), ("calling", profile.calling)] {
+        let Some(SetUse { set, line }) = set_use else {
+            continue;
+        };
+        let Some(rules) = sets.get(&set) else {
+            diags.error(
+                used.line,
+                used.col,
+                format!(
+                    "dial peer {tag}: voice translation-profile `{name}` translates the {which} \
+                     number with voice translation-rule {set} (line {line}), which is not defined"
+                ),
+            );
+            ok = false;
+            continue;
+        };
+        if rules.broken {
+            diags.warn(
+                used.line,
+                used.col,
+                format!(
+                    "dial peer {tag} left out: voice translation-rule {set} (the {which} number \
+                     in profile `{name}`) has an error"
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        let list = if which == "called" {
+            &mut out.called
+        } else {
+            &mut out.calling
+        };
+        for (k, entry) in &rules.rules {
+            let lost = match entry {
+                RuleEntry::Rewrite {
+                    pattern,
+                    replace,
+                    dropped,
+                } => {
+                    list.push((pattern.clone(), replace.clone()));
+                    dropped
+                        .as_ref()
+                        .map(|d| format!("voice translation-rule {set}, rule {k}: {d}"))
+                }
+                RuleEntry::Reject(text) => Some(format!("voice translation-rule {set}: {text}")),
+            };
+            // A set used for both numbers is reported once.
+            if let Some(lost) = lost.filter(|l| !out.not_carried.contains(l)) {
+                out.not_carried.push(lost);
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `[{ match = "…", replace = "…" }, …]`.
+fn rules_toml(rules: &[(String, String)]) -> String {
+    let items: Vec<String> = rules
+        .iter()
+        .map(|(m, r)| format!("{{ match = {}, replace = {} }}", quote(m), quote(r)))
+        .collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// `[up-interval S] [down-interval S] [retry N] [transport …] [profile N]`.
@@ -925,6 +1535,7 @@ fn comment_text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digits::Translation;
 
     fn parse_toml(import: &Import) -> toml::Table {
         toml::from_str(&import.toml).unwrap_or_else(|e| panic!("{e}\n{}", import.toml))
@@ -1027,6 +1638,12 @@ dial-peer voice 100 voip
  voice-class codec 1
  translation-profile outgoing OUT
  no vad
+!
+voice translation-rule 1
+ rule 1 /^81/ /0081/
+!
+voice translation-profile OUT
+ translate called 1
 ";
         let import = import_ios(text);
         assert!(!import.has_errors(), "{:?}", import.diagnostics);
@@ -1038,7 +1655,6 @@ dial-peer voice 100 voip
 # IOS: dtmf-relay rtp-nte
 # IOS: codec g711ulaw
 # IOS: voice-class codec 1
-# IOS: translation-profile outgoing OUT
 [[dial_peer]]
 tag = 100
 destination_pattern = \"9[2-4]..T\"
@@ -1049,11 +1665,12 @@ huntstop = true
 digit_strip = false
 forward_digits = \"extra\"
 prefix = \"81\"
+translate_called = [{ match = \"^81\", replace = \"0081\" }]
 options_keepalive = { interval = 30, down_interval = 10, fall = 3 }
 ";
         assert!(import.toml.ends_with(want), "{}", import.toml);
         let warnings = rendered(&import, Severity::Warning);
-        assert_eq!(warnings.len(), 6, "{warnings:?}");
+        assert_eq!(warnings.len(), 5, "{warnings:?}");
         assert_eq!(
             warnings[0],
             "r1.cfg:13:2: warning: dial peer 100: `incoming called-number 5...` kept as a \
@@ -1471,5 +2088,416 @@ hostname R1
             ..d
         };
         assert_eq!(d.render("f"), "f:3: ignored: m");
+    }
+
+    /// The `(match, replace)` pairs of a peer's `translate_called` or
+    /// `translate_calling`, as the TOML parser reads them back.
+    fn translate_rules(peer: &toml::Table, key: &str) -> Vec<(String, String)> {
+        peer.get(key)
+            .and_then(toml::Value::as_array)
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|r| {
+                        let text = |k: &str| r[k].as_str().expect("a string").to_string();
+                        (text("match"), text("replace"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Rule sets and a profile, as IOS prints them, ahead of the peer.
+    const TRANSLATION_BLOCKS: &str = "\
+voice translation-rule 10
+ rule 3 /^0/ /+44/
+ rule 1 /^9\\(.*\\)$/ /\\1/
+ rule 2 /^\\+\\(.*\\)/ /00\\1/
+!
+voice translation-rule 20
+ rule 1 /^\\(1...\\)$/ /+44207946\\1/
+!
+voice translation-profile TO-PSTN
+ translate called 10
+ translate calling 20
+!
+";
+
+    const PSTN_PEER: &str = "\
+dial-peer voice 5 voip
+ destination-pattern 9T
+ session protocol sipv2
+ session target ipv4:10.0.0.5
+ translation-profile outgoing TO-PSTN
+!
+";
+
+    #[test]
+    fn an_outgoing_profile_is_inlined_in_rule_order() {
+        let import = import_ios(&format!("{TRANSLATION_BLOCKS}{PSTN_PEER}"));
+        // Neither the blocks nor the peer's line leave anything to report.
+        assert!(import.diagnostics.is_empty(), "{:?}", import.diagnostics);
+        assert_eq!(
+            import.toml,
+            r#"# generated by softswitch gateway import-ios
+
+[[dial_peer]]
+tag = 5
+destination_pattern = "9T"
+session_target = "ipv4:10.0.0.5"
+translate_called = [{ match = "^9(.*)$", replace = "${1}" }, { match = "^\\+(.*)", replace = "00${1}" }, { match = "^0", replace = "+44" }]
+translate_calling = [{ match = "^(1...)$", replace = "+44207946${1}" }]
+"#
+        );
+        let peer = &peers(&import)[0];
+        let called = translate_rules(peer, "translate_called");
+        assert_eq!(
+            called,
+            [
+                ("^9(.*)$".to_string(), "${1}".to_string()),
+                ("^\\+(.*)".to_string(), "00${1}".to_string()),
+                ("^0".to_string(), "+44".to_string()),
+            ]
+        );
+        let calling = translate_rules(peer, "translate_calling");
+        assert_eq!(
+            calling,
+            [("^(1...)$".to_string(), "+44207946${1}".to_string())]
+        );
+
+        // The rules behave as IOS's do: the first that matches, and only it.
+        let called = Translation::compile(&called).unwrap();
+        assert_eq!(called.apply("902079460123").as_deref(), Some("02079460123"));
+        assert_eq!(called.apply("+15551234").as_deref(), Some("0015551234"));
+        assert_eq!(
+            called.apply("02079460123").as_deref(),
+            Some("+442079460123")
+        );
+        assert_eq!(called.apply("12345"), None);
+        let calling = Translation::compile(&calling).unwrap();
+        assert_eq!(calling.apply("1234").as_deref(), Some("+442079461234"));
+        assert_eq!(calling.apply("12345"), None);
+    }
+
+    #[test]
+    fn a_profile_may_come_after_the_peer() {
+        let before = import_ios(&format!("{TRANSLATION_BLOCKS}{PSTN_PEER}"));
+        let after = import_ios(&format!("{PSTN_PEER}{TRANSLATION_BLOCKS}"));
+        assert!(after.diagnostics.is_empty(), "{:?}", after.diagnostics);
+        assert_eq!(after.toml, before.toml);
+
+        // The profile between the peer and its rule sets works as well.
+        let (sets, profile) = TRANSLATION_BLOCKS.split_at(
+            TRANSLATION_BLOCKS
+                .find("voice translation-profile")
+                .unwrap(),
+        );
+        let middle = import_ios(&format!("{profile}{PSTN_PEER}{sets}"));
+        assert!(middle.diagnostics.is_empty(), "{:?}", middle.diagnostics);
+        assert_eq!(middle.toml, before.toml);
+    }
+
+    #[test]
+    fn ios_groups_and_references_become_regex_ones() {
+        let cases = [
+            // (IOS pattern, regex)
+            ("^9\\(.*\\)", "^9(.*)"),
+            ("^\\(5\\)\\(.*\\)", "^(5)(.*)"),
+            // A bare parenthesis is a literal in IOS.
+            ("^(0)\\(.*\\)", "^\\(0\\)(.*)"),
+            ("^26\\(....\\)$", "^26(....)$"),
+            ("\\.\\-[0-9]+.?", "\\.\\-[0-9]+.?"),
+            ("[()]", "[()]"),
+            ("[^]0]", "[^\\]0]"),
+            ("[[]", "[\\[]"),
+            ("a\\/b", "a/b"),
+        ];
+        for (ios, want) in cases {
+            assert_eq!(ios_pattern(ios), want, "{ios}");
+            assert!(regex::Regex::new(want).is_ok(), "{want}");
+        }
+        for (ios, want, refs) in [
+            ("\\1", "${1}", vec![1]),
+            // A digit after a reference stays a digit.
+            ("\\10", "${1}0", vec![1]),
+            ("7\\2\\1", "7${2}${1}", vec![2, 1]),
+            ("$", "$$", vec![]),
+            ("\\$9", "$$9", vec![]),
+            ("", "", vec![]),
+        ] {
+            assert_eq!(ios_replacement(ios), (want.to_string(), refs), "{ios}");
+        }
+
+        // And they rewrite numbers the way the IOS rules do.
+        let rule = |ios_match: &str, ios_replace: &str, number: &str| {
+            let pair = (ios_pattern(ios_match), ios_replacement(ios_replace).0);
+            Translation::compile(&[pair]).unwrap().apply(number)
+        };
+        assert_eq!(rule("^9\\(.*\\)", "\\1", "9123").as_deref(), Some("123"));
+        assert_eq!(rule("^\\(..\\)", "\\10", "1234").as_deref(), Some("12034"));
+        assert_eq!(
+            rule("^(0)\\(.*\\)", "0\\1", "(0)2071").as_deref(),
+            Some("02071")
+        );
+        assert_eq!(rule("^(0)", "0", "02071"), None, "a literal parenthesis");
+        assert_eq!(rule("^00", "$", "0012").as_deref(), Some("$12"));
+        // Only the matched part is replaced, as in IOS.
+        assert_eq!(rule("123", "456", "61239").as_deref(), Some("64569"));
+    }
+
+    #[test]
+    fn rules_convert_through_the_import() {
+        let text = "\
+voice translation-rule 1
+ rule 1 /^9\\(.*\\)/ /\\1/
+ rule 2 /^00/ /$/
+!
+voice translation-profile OUT
+ translate called 1
+!
+dial-peer voice 1 voip
+ destination-pattern 2...
+ session protocol sipv2
+ session target ipv4:10.0.0.1
+ translation-profile outgoing OUT
+";
+        let import = import_ios(text);
+        assert!(import.diagnostics.is_empty(), "{:?}", import.diagnostics);
+        assert!(
+            import.toml.contains(
+                "translate_called = [{ match = \"^9(.*)\", replace = \"${1}\" }, \
+                           { match = \"^00\", replace = \"$$\" }]\n"
+            ),
+            "{}",
+            import.toml
+        );
+        let rules = translate_rules(&peers(&import)[0], "translate_called");
+        let t = Translation::compile(&rules).unwrap();
+        assert_eq!(t.apply("9555").as_deref(), Some("555"));
+        assert_eq!(t.apply("0044").as_deref(), Some("$44"));
+    }
+
+    #[test]
+    fn what_has_no_equivalent_is_warned_and_kept_as_a_comment() {
+        let text = "\
+voice translation-rule 1
+ rule 1 reject /^900/
+ rule 2 /^0/ /+44/ type any international plan any isdn
+!
+voice translation-profile OUT
+ translate called 1
+ translate redirect-called 1
+!
+dial-peer voice 1 voip
+ destination-pattern 0T
+ session protocol sipv2
+ session target ipv4:10.0.0.1
+ translation-profile outgoing OUT
+";
+        let import = import_ios(text);
+        assert!(!import.has_errors(), "{:?}", import.diagnostics);
+        assert_eq!(
+            rendered(&import, Severity::Warning),
+            [
+                "r1.cfg:2:9: warning: voice translation-rule 1: rule 1 skipped: reject rules \
+                 are not supported, so the calls it rejects in IOS go through",
+                "r1.cfg:3:20: warning: voice translation-rule 1: rule 2: `type any \
+                 international plan any isdn` not imported: this switch does not set number \
+                 types or plans",
+                "r1.cfg:7:12: warning: voice translation-profile OUT: `translate \
+                 redirect-called 1` not imported: this switch translates only the called and \
+                 calling numbers",
+            ]
+        );
+        assert!(rendered(&import, Severity::Ignored).is_empty());
+        let want = "\
+# IOS: translation-profile outgoing OUT; not carried over:
+#   translate redirect-called 1
+#   voice translation-rule 1: rule 1 reject /^900/
+#   voice translation-rule 1, rule 2: type any international plan any isdn
+[[dial_peer]]
+tag = 1
+destination_pattern = \"0T\"
+session_target = \"ipv4:10.0.0.1\"
+translate_called = [{ match = \"^0\", replace = \"+44\" }]
+";
+        assert!(import.toml.ends_with(want), "{}", import.toml);
+        assert_eq!(peers(&import).len(), 1);
+
+        // An incoming profile is still only a comment on the peer.
+        let import = import_ios(&text.replace("outgoing OUT", "incoming OUT"));
+        assert!(
+            rendered(&import, Severity::Warning).contains(
+                &"r1.cfg:13:2: warning: dial peer 1: `translation-profile incoming OUT` kept as \
+                  a comment: this switch does not apply it per peer"
+                    .to_string()
+            ),
+            "{:?}",
+            import.diagnostics
+        );
+        assert!(
+            import
+                .toml
+                .contains("# IOS: translation-profile incoming OUT\n")
+        );
+        assert!(!import.toml.contains("translate_called"));
+    }
+
+    #[test]
+    fn an_unknown_profile_or_rule_set_is_an_error_at_the_name() {
+        let peer = "\
+dial-peer voice 1 voip
+ destination-pattern 2...
+ session protocol sipv2
+ session target ipv4:10.0.0.1
+ translation-profile outgoing NOPE
+";
+        let import = import_ios(peer);
+        assert_eq!(
+            rendered(&import, Severity::Error),
+            ["r1.cfg:5:31: error: dial peer 1: voice translation-profile `NOPE` is not defined"]
+        );
+        assert_eq!(import.peers, 0);
+        assert!(rendered(&import, Severity::Warning).is_empty());
+
+        let import = import_ios(&format!(
+            "{peer}!\nvoice translation-profile NOPE\n translate called 1\n translate calling 7\n"
+        ));
+        assert_eq!(
+            rendered(&import, Severity::Error),
+            [
+                "r1.cfg:5:31: error: dial peer 1: voice translation-profile `NOPE` translates \
+                 the called number with voice translation-rule 1 (line 8), which is not defined",
+                "r1.cfg:5:31: error: dial peer 1: voice translation-profile `NOPE` translates \
+                 the calling number with voice translation-rule 7 (line 9), which is not defined",
+            ]
+        );
+        assert_eq!(import.peers, 0);
+        // Profile names are case-sensitive, as in IOS.
+        let import = import_ios(&format!("{peer}!\nvoice translation-profile nope\n"));
+        assert_eq!(rendered(&import, Severity::Error).len(), 1);
+    }
+
+    #[test]
+    fn an_invalid_rule_is_an_error_at_its_pattern() {
+        let text = "\
+voice translation-rule 1
+ rule 1 /^9\\(.*/ /\\1/
+!
+voice translation-profile OUT
+ translate called 1
+!
+dial-peer voice 1 voip
+ destination-pattern 2...
+ session protocol sipv2
+ session target ipv4:10.0.0.1
+ translation-profile outgoing OUT
+";
+        let import = import_ios(text);
+        let errors = rendered(&import, Severity::Error);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(
+                "r1.cfg:2:9: error: voice translation-rule 1: rule 1: `/^9\\(.*/` becomes the \
+                 regex `^9(.*`, which is not valid: "
+            ),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].ends_with("unclosed group"), "{}", errors[0]);
+        // The peer that uses the rule is left out, and says why.
+        assert_eq!(import.peers, 0);
+        assert_eq!(
+            rendered(&import, Severity::Warning),
+            [
+                "r1.cfg:11:31: warning: dial peer 1 left out: voice translation-rule 1 (the \
+                 called number in profile `OUT`) has an error"
+            ]
+        );
+
+        // A bare parenthesis of IOS is a literal, so `(` alone is fine, while an
+        // IOS group that is closed but never opened is not.
+        for (rule, col, needle) in [
+            (" rule 1 /^9(/ //", 0, ""),
+            (" rule 1 /^9\\)/ //", 9, "unopened group"),
+            (" rule 1 /^9[/ //", 9, "unclosed character class"),
+            (" rule 1 /^9/", 13, "the replacement is missing"),
+            (
+                " rule 1 /^9/ /1",
+                14,
+                "the replacement: `/` is never closed",
+            ),
+            (
+                " rule 1 ^9 /1/",
+                9,
+                "the pattern must be written /…/, not `^9`",
+            ),
+            (" rule 1 /^9/ /1/ now", 18, "unexpected `now`"),
+            (
+                " rule 0 /^9/ /1/",
+                7,
+                "rule number `0` is not a number from 1",
+            ),
+            (" rule 1 reject /^9/ /1/", 21, "unexpected `/1/`"),
+        ] {
+            let import = import_ios(&format!("voice translation-rule 1\n{rule}\n"));
+            let errors: Vec<_> = import
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .collect();
+            if col == 0 {
+                assert!(errors.is_empty(), "{rule}: {errors:?}");
+                continue;
+            }
+            assert_eq!(errors.len(), 1, "{rule}: {:?}", import.diagnostics);
+            assert_eq!((errors[0].line, errors[0].col), (2, col), "{rule}");
+            assert!(
+                errors[0].message.contains(needle),
+                "{rule}: {}",
+                errors[0].message
+            );
+        }
+    }
+
+    #[test]
+    fn a_reference_to_a_missing_group_is_warned() {
+        let import = import_ios("voice translation-rule 1\n rule 1 /^9\\(.*\\)/ /\\1\\2/\n");
+        assert_eq!(
+            rendered(&import, Severity::Warning),
+            [
+                "r1.cfg:2:20: warning: voice translation-rule 1: rule 1: `\\2` refers to a \
+                 group the pattern does not have, so it adds nothing"
+            ]
+        );
+    }
+
+    #[test]
+    fn other_lines_in_translation_blocks_are_ignored_one_by_one() {
+        let text = "\
+voice translation-rule 1
+ rule 1 /^9/ //
+ frobnicate
+!
+voice translation-profile OUT
+ translate called 1
+ description x
+!
+voice service voip
+ allow-connections sip to sip
+";
+        let import = import_ios(text);
+        assert_eq!(
+            import
+                .diagnostics
+                .iter()
+                .map(|d| d.render("r1.cfg"))
+                .collect::<Vec<_>>(),
+            [
+                "r1.cfg:3: ignored: frobnicate",
+                "r1.cfg:7: ignored: description x",
+                "r1.cfg:9: ignored: voice service voip",
+            ]
+        );
     }
 }

@@ -353,6 +353,13 @@ fn import_ios_turns_router_dial_peers_into_config() {
         " preference 1",
         " digit-strip",
         " prefix 0",
+        " translation-profile outgoing INTL",
+        "!",
+        "voice translation-rule 10",
+        " rule 1 /^0\\(.*\\)/ /00\\1/",
+        "!",
+        "voice translation-profile INTL",
+        " translate called 10",
         "!",
         "end",
     ]
@@ -387,7 +394,7 @@ fn import_ios_turns_router_dial_peers_into_config() {
         shown.contains("1. dial peer 2 (ipv4:192.168.100.3:5070"),
         "{shown}"
     );
-    assert!(shown.contains("sends 012125551234"), "{shown}");
+    assert!(shown.contains("sends 0012125551234"), "{shown}");
 
     std::fs::write(
         &ios,

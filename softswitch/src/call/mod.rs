@@ -263,6 +263,7 @@ pub struct PeerTarget {
     pub credentials: Option<(String, String)>,
     /// The peer's rules for the calling number.
     pub calling: gateway::digits::Translation,
+    pub invite_timeout: Option<std::time::Duration>,
 }
 
 pub struct Call {

@@ -29,6 +29,8 @@ pub struct PeerRoute {
     pub credentials: Option<(String, String)>,
     /// Rewrites the calling number sent to the peer.
     pub calling: gateway::digits::Translation,
+    /// Its own no-response timeout, when it has one.
+    pub invite_timeout: Option<std::time::Duration>,
     /// The endpoint the peer's own calls must authenticate as.
     pub inbound_auth: Option<String>,
 }
@@ -61,6 +63,9 @@ impl PeerRoute {
             huntstop: p.huntstop,
             digits: p.digit_rules(),
             calling: p.calling_translation(),
+            invite_timeout: p
+                .invite_timeout
+                .map(|s| std::time::Duration::from_secs_f64(s.clamp(0.2, 32.0))),
             context: p.context.clone(),
             credentials: p
                 .username

@@ -596,6 +596,9 @@ pub struct DialPeerConfig {
     /// The same for the calling number (From and P-Asserted-Identity).
     #[serde(default)]
     pub translate_calling: Vec<TranslateRule>,
+    /// Seconds this peer has to say anything; `[gateway] invite_timeout` when unset.
+    #[serde(default)]
+    pub invite_timeout: Option<f64>,
 }
 
 /// `{ match = "REGEX", replace = "TEXT with $1" }`

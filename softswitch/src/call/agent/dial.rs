@@ -585,6 +585,7 @@ impl CallAgent<'_> {
                 number: sent,
                 credentials: route.credentials.clone(),
                 calling: route.calling.clone(),
+                invite_timeout: route.invite_timeout,
             });
         }
         if next.is_empty() {
@@ -748,7 +749,9 @@ impl CallAgent<'_> {
         self.svc.peer_calls(target.tag, 1);
         call.legs[n].channel = format!("PEER/{}-{seq:08x}", target.tag);
         hunt.stop_here = target.huntstop;
-        let wait = self.svc.config().gateway.invite_timeout();
+        let wait = target
+            .invite_timeout
+            .unwrap_or_else(|| self.svc.config().gateway.invite_timeout());
         call.arm(now + wait, Timer::PeerNoResponse(n));
         tracing::info!(call = %call.uniqueid, tag = target.tag, to = %target.addr, number = %target.number, "trying dial peer");
         true

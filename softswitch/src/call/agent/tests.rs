@@ -2278,3 +2278,19 @@ fn translation_rules_rewrite_called_and_calling_numbers() {
     let pai = leg.header(HeaderName::PAssertedIdentity).unwrap();
     assert!(pai.contains("sip:+442079461001@"), "{pai}");
 }
+
+/// A peer's own invite_timeout overrides the [gateway] one.
+#[test]
+fn a_peers_own_invite_timeout_wins() {
+    let mut net = Net::with_config(
+        60,
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"33.\"\nsession_target = \"ipv4:127.0.0.2\"\ninvite_timeout = 0.5\n\
+         [[dial_peer]]\ntag = 2\ndestination_pattern = \"33.\"\nsession_target = \"ipv4:127.0.0.3\"\npreference = 1\n",
+    );
+    net.deliver(CALLER, invite("it1", "331", true));
+    net.expect(PEER_1, "INVITE");
+    net.advance(Duration::from_millis(450));
+    assert_eq!(net.count(PEER_2, "INVITE"), 0);
+    net.advance(Duration::from_millis(100));
+    net.expect(PEER_2, "INVITE");
+}
