@@ -105,6 +105,9 @@ pub enum Evidence {
     Failed(String),
     /// 503 with Retry-After: no new calls for that long.
     Refused { retry_after: Duration },
+    /// A live call has waited unusually long for any answer: enough to
+    /// suspect an up peer and probe it, not a failure that counts toward down.
+    Slow(String),
 }
 
 impl Evidence {
@@ -264,7 +267,9 @@ impl Health {
         }
         match evidence {
             Evidence::Alive => self.alive("answered OPTIONS", now),
-            Evidence::Failed(why) => self.fail(format!("OPTIONS: {why}"), now, false),
+            Evidence::Failed(why) | Evidence::Slow(why) => {
+                self.fail(format!("OPTIONS: {why}"), now, false)
+            }
             Evidence::Refused { retry_after } => self.refused(retry_after, "OPTIONS", now),
         }
     }
@@ -279,6 +284,10 @@ impl Health {
                 _ => None,
             },
             Evidence::Failed(why) => self.fail(format!("call: {why}"), now, true),
+            Evidence::Slow(why) if self.state == State::Up => {
+                self.fail(format!("call: {why}"), now, true)
+            }
+            Evidence::Slow(_) => None,
             Evidence::Refused { retry_after } => self.refused(retry_after, "a call", now),
         }
     }
@@ -531,6 +540,23 @@ mod tests {
             s.changes,
             vec![(State::Up, State::Suspect), (State::Suspect, State::Down)]
         );
+    }
+
+    #[test]
+    fn a_slow_call_only_raises_suspicion() {
+        let mut s = Sim::new(Keepalive::default());
+        s.call(Evidence::Slow("no 100 yet".into()));
+        assert_eq!(s.h.state(), State::Suspect);
+        s.call(Evidence::Slow("no 100 yet".into()));
+        assert_eq!(
+            s.h.state(),
+            State::Suspect,
+            "slowness alone never takes it down"
+        );
+        // The probe it triggered times out: down.
+        assert_eq!(s.run(Duration::from_millis(10)).len(), 1);
+        s.run(Duration::from_millis(400));
+        assert_eq!(s.h.state(), State::Down);
     }
 
     #[test]

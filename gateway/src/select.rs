@@ -37,8 +37,11 @@ impl Share {
 /// Whether a peer takes new calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Availability {
-    /// Up (or suspect: one failure seen, not yet confirmed down).
     Usable,
+    /// A failure was seen and a probe is confirming it: still tried, but after
+    /// its equal peers, so calls do not queue up behind a peer that is
+    /// probably dead.
+    Suspect,
     /// Down, draining (503 Retry-After) or disabled by the operator.
     Skipped(&'static str),
 }
@@ -85,7 +88,7 @@ pub fn hunt_list(peers: &[Peer], number: &str, call_id: &str, share: Share, turn
             continue;
         };
         match p.availability {
-            Availability::Usable => hits.push((p, m)),
+            Availability::Usable | Availability::Suspect => hits.push((p, m)),
             Availability::Skipped(why) => out.skipped.push((p.tag, why.to_string())),
         }
     }
@@ -116,6 +119,8 @@ pub fn hunt_list(peers: &[Peer], number: &str, call_id: &str, share: Share, turn
                 group.rotate_left(k);
             }
         }
+        // Stable: the share order stands among the healthy and among the suspect.
+        group.sort_by_key(|(p, _)| p.availability == Availability::Suspect);
         for (rank_in_group, (p, m)) in group.iter().enumerate() {
             let mut reason = format!(
                 "pattern {} matches {} literal digit{}",
@@ -130,6 +135,9 @@ pub fn hunt_list(peers: &[Peer], number: &str, call_id: &str, share: Share, turn
                 ));
             }
             reason.push_str(&format!(", preference {}", p.preference));
+            if p.availability == Availability::Suspect {
+                reason.push_str(", suspect (tried after equal peers)");
+            }
             if tie {
                 let how = match share {
                     Share::Hash => "Call-ID hash",
@@ -299,5 +307,24 @@ mod tests {
                 .order
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_suspect_peer_goes_after_its_equal_peers_but_is_still_tried() {
+        let mut peers = vec![peer(1, "2...", 0), peer(2, "2...", 0), peer(3, "2...", 1)];
+        // Find a Call-ID whose hash puts peer 1 first, then make peer 1 suspect.
+        let call_id = (0..100)
+            .map(|n| format!("c{n}"))
+            .find(|c| hunt_list(&peers, "2001", c, Share::Hash, 0).order[0].tag == 1)
+            .unwrap();
+        peers[0].availability = Availability::Suspect;
+        let list = hunt_list(&peers, "2001", &call_id, Share::Hash, 0);
+        let tags: Vec<u32> = list.order.iter().map(|c| c.tag).collect();
+        assert_eq!(
+            tags,
+            [2, 1, 3],
+            "behind its equal, ahead of a worse preference"
+        );
+        assert!(list.order[1].reason.contains("suspect"));
     }
 }

@@ -179,6 +179,9 @@ pub enum Timer {
     PeerCheck,
     /// A dial peer's leg got no response at all in time: hunt on.
     PeerNoResponse(usize),
+    /// A third of that time without even a 100 Trying: the peer is suspect
+    /// (and probed), while this call still waits for it.
+    PeerSlow(usize),
 }
 
 /// What a DTMF digit from the caller does to the action the dialplan is parked in.

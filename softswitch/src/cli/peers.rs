@@ -141,9 +141,11 @@ pub async fn print(req: Request<'_>) -> anyhow::Result<()> {
         if let Some(s) = state_of(p.tag) {
             p.active = s["active_calls"].as_u64().unwrap_or(0) as u32;
             let state = s["state"].as_str().unwrap_or("up");
-            if !matches!(state, "up" | "suspect") {
-                p.availability = gateway::select::Availability::Skipped(static_state(state));
-            }
+            p.availability = match state {
+                "up" => gateway::select::Availability::Usable,
+                "suspect" => gateway::select::Availability::Suspect,
+                other => gateway::select::Availability::Skipped(static_state(other)),
+            };
         }
     }
     let list = gateway::select::hunt_list(&peers, &digits, req.call_id, config.gateway.share(), 0);

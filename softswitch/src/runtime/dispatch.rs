@@ -52,7 +52,8 @@ impl Node {
                 .finish();
                 st.layer.send_stateless(source, bytes);
             }
-            TuEvent::Response { msg, .. } if self.probe_response(&msg, now) => {}
+            TuEvent::Response { msg, .. } | TuEvent::StrayResponse { msg, .. }
+                if self.probe_response(&msg, now) => {}
             TuEvent::Response { key, msg } => {
                 self.with_agent(idx, st, |a| a.handle_response(key, msg, now));
             }

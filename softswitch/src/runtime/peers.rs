@@ -201,7 +201,9 @@ impl PeerTable {
             .map(|e| {
                 let mut r = e.route.clone();
                 r.active = e.active;
-                r.availability = if e.health.takes_calls() {
+                r.availability = if e.health.state() == State::Suspect {
+                    gateway::select::Availability::Suspect
+                } else if e.health.takes_calls() {
                     gateway::select::Availability::Usable
                 } else {
                     gateway::select::Availability::Skipped(e.health.state().as_str())
@@ -223,7 +225,7 @@ impl PeerTable {
         let Some(e) = self.entries.get_mut(&tag) else {
             return;
         };
-        if evidence != Evidence::Alive {
+        if matches!(evidence, Evidence::Failed(_) | Evidence::Refused { .. }) {
             e.route_failures += 1;
         }
         let t = e.health.on_call(evidence, now);
@@ -412,9 +414,10 @@ impl Node {
         let now = Instant::now();
         let mut out = Vec::new();
         let mut st = self.shards[idx].lock();
-        if let Err(e) = st.layer.send_request(now, bytes, peer) {
-            tracing::debug!(error = %e, to = %probe.addr, "OPTIONS probe not sent");
-        }
+        // Outside any transaction: a probe is one packet, and the health
+        // machine's own timeout decides when it went unanswered. A client
+        // transaction would go on retransmitting to a dead peer long after.
+        st.layer.send_stateless(peer, bytes);
         self.pump(idx, &mut st, now, &mut out);
         self.flush(out);
     }

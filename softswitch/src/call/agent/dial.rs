@@ -753,6 +753,11 @@ impl CallAgent<'_> {
             .invite_timeout
             .unwrap_or_else(|| self.svc.config().gateway.invite_timeout());
         call.arm(now + wait, Timer::PeerNoResponse(n));
+        // A peer answers an INVITE with 100 Trying in milliseconds; one that has
+        // said nothing after a third of the timeout is probably gone, and
+        // suspecting it now (a probe goes out at once) finds it down before
+        // the calls behind this one all pay the whole timeout.
+        call.arm(now + wait / 3, Timer::PeerSlow(n));
         tracing::info!(call = %call.uniqueid, tag = target.tag, to = %target.addr, number = %target.number, "trying dial peer");
         true
     }
@@ -778,6 +783,23 @@ impl CallAgent<'_> {
             d.hunt = Some(hunt);
         }
         started
+    }
+
+    /// `Timer::PeerSlow`: no word from the peer yet; it becomes suspect.
+    pub(super) fn peer_slow(&mut self, call: &mut Call, n: usize, now: Instant) {
+        let Some(leg) = call.legs.get(n) else {
+            return;
+        };
+        if leg.responded || leg.state != LegState::Calling {
+            return;
+        }
+        if let Some(tag) = leg.peer_tag {
+            self.svc.peer_evidence(
+                tag,
+                gateway::health::Evidence::Slow("no response to an INVITE yet".into()),
+                now,
+            );
+        }
     }
 
     /// `Timer::PeerNoResponse`: the peer said nothing at all within

@@ -57,6 +57,7 @@ impl CallAgent<'_> {
             Timer::RecordSilence => return Self::record_silence_check(call, now),
             Timer::PeerCheck => return self.peer_check(call, now),
             Timer::PeerNoResponse(n) => return self.peer_silent(call, n, now),
+            Timer::PeerSlow(n) => self.peer_slow(call, n, now),
             Timer::Resume => {
                 if call.waiting {
                     if let Some(r) = call.recording.take() {
