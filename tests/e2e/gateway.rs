@@ -437,3 +437,35 @@ fn a_trunk_with_digest_both_ways_carries_calls() {
     assert!(!run.succeeded(), "a wrong password got through");
     assert!(b.log().contains("authentication failed"), "{}", b.log());
 }
+
+/// `softswitch drain` on a B switch: its OPTIONS and new INVITEs get 503 with
+/// Retry-After, so A drains that peer and sends every call to the other one,
+/// with none failing; `drain --undo` takes calls again.
+#[test]
+fn a_drained_switch_gets_no_new_calls_and_none_fail() {
+    let net = TestNet::new();
+    let a_ip: IpAddr = net.switch_ip().into();
+    let (b1_ip, b2_ip): (IpAddr, IpAddr) = (net.ip(2).into(), net.ip(3).into());
+    let b1 = site_b(b1_ip, a_ip);
+    let _b2 = site_b(b2_ip, a_ip);
+    let a = site_a(&net, &[(b1_ip, 0, ""), (b2_ip, 0, "")]);
+    let out = b1.cli(&["drain"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("draining"), "{said}");
+    let stats = tempfile::tempdir().unwrap();
+    let run = carrier(&net, &a, 30, 15, &stats.path().join("drained.csv")).run();
+    assert!(run.succeeded(), "{run}\nA:\n{}", a.log());
+    let by = calls_by_peer(&a);
+    assert_eq!(by.get("PEER/2").copied(), Some(30), "{by:?}");
+    assert_eq!(
+        peer_states(&a).get(&1).map(String::as_str),
+        Some("draining")
+    );
+    let out = b1.cli(&["drain", "--undo"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("taking new calls"));
+}

@@ -41,6 +41,8 @@ fn router(node: Arc<Node>) -> Router {
         .route("/api/health", get(health))
         .route("/api/calls", get(calls))
         .route("/api/peers", get(peers))
+        .route("/api/drain", post(drain))
+        .route("/api/undrain", post(undrain))
         .route("/api/peers/{tag}/{action}", post(peer_action))
         .layer(middleware::from_fn_with_state(node.clone(), require_token))
         .with_state(node)
@@ -75,7 +77,20 @@ async fn health(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
         "node": node.config.node.name,
         "calls": node.active_calls().len(),
         "transactions": node.transaction_count(),
+        "draining": node.is_draining(),
     }))
+}
+
+/// `POST /api/drain`: refuse new calls, finish the ones in progress.
+async fn drain(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
+    node.set_draining(true);
+    health(State(node)).await
+}
+
+/// `POST /api/undrain`: take new calls again.
+async fn undrain(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
+    node.set_draining(false);
+    health(State(node)).await
 }
 
 async fn calls(State(node): State<Arc<Node>>) -> Json<Vec<crate::call::view::CallView>> {

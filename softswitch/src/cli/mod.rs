@@ -55,6 +55,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drain a running node: new calls get 503 with Retry-After (balancers and
+    /// peer switches move them elsewhere), calls in progress finish.
+    Drain {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen` of the config).
+        #[arg(long)]
+        node: Option<String>,
+        /// Lift the drain: take new calls again.
+        #[arg(long)]
+        undo: bool,
+    },
     /// Calls in progress on a running node, from its admin API.
     Calls {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
@@ -175,6 +187,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(cdr::print(&config, last, json))?;
+            Ok(0)
+        }
+        Command::Drain { config, node, undo } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(calls::drain(&config, node, undo))?;
             Ok(0)
         }
         Command::Calls { config, node, json } => {

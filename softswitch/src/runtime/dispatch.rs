@@ -119,6 +119,19 @@ impl Node {
         match method {
             Method::Register => self.on_register(idx, st, key, &msg, &heads, source, now),
             Method::Subscribe => self.on_subscribe(st, key, &msg, source, now),
+            Method::Options | Method::Invite if self.is_draining() && !has_to_tag(&msg) => {
+                let headers = [("Retry-After", Node::DRAIN_RETRY_AFTER.to_string())];
+                self.respond(
+                    st,
+                    &key,
+                    &msg,
+                    source,
+                    503,
+                    "Service Unavailable (draining)",
+                    &headers,
+                    now,
+                );
+            }
             Method::Options => {
                 let headers = [
                     ("Allow", ALLOW.to_owned()),

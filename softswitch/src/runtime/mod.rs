@@ -72,6 +72,8 @@ pub struct Node {
     mailbox_changes: tokio::sync::mpsc::UnboundedSender<crate::voicemail::MailboxId>,
     /// Dial peers with their health and calls in progress.
     peers: std::sync::Mutex<peers::PeerTable>,
+    /// `softswitch drain`: new dialogs get 503, calls in progress go on.
+    draining: std::sync::atomic::AtomicBool,
     /// Sound files read so far, by `language/name`; prompts change only with a deploy.
     prompts: std::sync::Mutex<std::collections::HashMap<String, Arc<media::prompt::Prompt>>>,
 }
@@ -172,6 +174,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         call_seq: std::sync::atomic::AtomicU64::new(1),
         prompts: Default::default(),
         peers: std::sync::Mutex::new(peers::PeerTable::new(&config.dial_peers, Instant::now())),
+        draining: Default::default(),
         digits,
         mwi: Default::default(),
         in_use: Default::default(),
@@ -257,6 +260,33 @@ impl Node {
     }
 
     /// Re-reads the dialplan file; a plan with errors is refused and the running one stays.
+    /// Seconds a draining node asks callers (a balancer, a peer switch) to
+    /// stay away before they ask again: short, so an undrained node is back
+    /// in service soon.
+    pub const DRAIN_RETRY_AFTER: u32 = 10;
+
+    /// Starts or ends a drain: new INVITEs and OPTIONS get 503 with
+    /// Retry-After, so balancers and peer switches move new calls elsewhere at
+    /// once, while every call in progress runs to its end.
+    pub fn set_draining(&self, on: bool) {
+        let was = self.draining.swap(on, std::sync::atomic::Ordering::Relaxed);
+        if was != on {
+            let calls = self.active_calls().len();
+            if on {
+                tracing::warn!(
+                    calls,
+                    "draining: new calls are refused, calls in progress go on"
+                );
+            } else {
+                tracing::info!(calls, "drain lifted: taking new calls");
+            }
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn reload_dialplan(&self) {
         match load_dialplan(&self.config) {
             Ok(plan) => {
