@@ -3,6 +3,7 @@
 
 mod calls;
 mod cdr;
+mod cluster;
 mod dialplan_cmd;
 mod peers;
 mod registrations;
@@ -66,6 +67,14 @@ pub enum Command {
         /// Lift the drain: take new calls again.
         #[arg(long)]
         undo: bool,
+    },
+    /// The nodes sharing this config's database: up, draining, stopped or lost.
+    Cluster {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// One JSON object per node instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Calls in progress on a running node, from its admin API.
     Calls {
@@ -189,6 +198,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             runtime.block_on(cdr::print(&config, last, json))?;
             Ok(0)
         }
+        Command::Cluster { config, json } => {
+            let config = load_config(&config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(cluster::print(&config, json))?;
+            Ok(0)
+        }
         Command::Drain { config, node, undo } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -281,6 +299,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: committing pending registrations");
     running.node.writer.flush().await;
+    // Stopped on purpose, not lost: the others need not account for its calls.
+    let stopped = running.node.node_row(0, "stopped");
+    if let Err(e) = running.node.store.mark_stopped(&stopped).await {
+        tracing::warn!(error = %e, "could not mark this node stopped");
+    }
     running.node.store.close().await;
     let _ = std::fs::remove_file(&pid_file);
     Ok(())

@@ -206,6 +206,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     tokio::spawn(sweep_loop(node.clone()));
     tokio::spawn(peers::probe_loop(node.clone()));
+    tokio::spawn(heartbeat_loop(node.clone(), unix_now_ms()));
     tokio::spawn(digit_loop(node.clone(), digits_rx));
     tokio::spawn(mailbox_loop(node.clone(), mailbox_rx));
     tokio::spawn(pickup_loop(node.clone(), pickup_rx));
@@ -280,6 +281,30 @@ impl Node {
             } else {
                 tracing::info!(calls, "drain lifted: taking new calls");
             }
+        }
+    }
+
+    /// This node as the nodes table holds it.
+    pub fn node_row(&self, started_at: i64, state: &str) -> crate::store::nodes::NodeRow {
+        crate::store::nodes::NodeRow {
+            name: self.config.node.name.clone(),
+            sip: self
+                .config
+                .sip
+                .listen
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            admin: self
+                .config
+                .admin
+                .addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            started_at,
+            heartbeat_at: unix_now_ms(),
+            state: state.to_string(),
         }
     }
 
@@ -479,6 +504,35 @@ async fn pickup_loop(
         node.with_agent(picker_shard, &mut st, |a| a.pickup_done(&picker, room, now));
         node.pump(picker_shard, &mut st, now, &mut out);
         node.flush(out);
+    }
+}
+
+/// This node's row in the nodes table, once a second: it is how other nodes
+/// and `softswitch cluster` know it is alive.
+async fn heartbeat_loop(node: Arc<Node>, started_at: i64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let state = if node.is_draining() { "draining" } else { "up" };
+        match node
+            .store
+            .heartbeat(&node.node_row(started_at, state))
+            .await
+        {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("heartbeat written again");
+            }
+            Ok(()) => {}
+            // Said once, not every second.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::error!(error = %e, "cannot write this node's heartbeat");
+            }
+            Err(_) => {}
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod astdb;
 pub mod cdr;
 mod location;
+pub mod nodes;
 pub mod writer;
 
 use std::path::Path;
