@@ -114,6 +114,15 @@ impl Evidence {
     /// What a final response to an OPTIONS probe or an INVITE says about the
     /// route. 404, 405, 481, 501 and the like prove the peer is alive; only
     /// the codes of an overloaded or unreachable peer count against it.
+    /// The same from the response's `Retry-After` header as written
+    /// (`120`, `120;duration=60`, or absent).
+    pub fn from_response(status: u16, retry_after: Option<&str>) -> Evidence {
+        let delay = retry_after
+            .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Evidence::from_status(status, delay)
+    }
+
     pub fn from_status(status: u16, retry_after: Option<Duration>) -> Evidence {
         match (status, retry_after) {
             (503, Some(d)) if !d.is_zero() => Evidence::Refused { retry_after: d },
@@ -720,6 +729,16 @@ mod tests {
         }
         assert!(matches!(
             Evidence::from_status(503, Some(Duration::ZERO)),
+            Evidence::Failed(_)
+        ));
+        assert_eq!(
+            Evidence::from_response(503, Some(" 30;duration=10")),
+            Evidence::Refused {
+                retry_after: Duration::from_secs(30)
+            }
+        );
+        assert!(matches!(
+            Evidence::from_response(503, Some("soon")),
             Evidence::Failed(_)
         ));
     }

@@ -3,31 +3,14 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
-
 use crate::admin::client::get_json;
-use crate::config::Config;
 
 /// `softswitch drain [--undo]`: asks the node to refuse (or take again) new
 /// calls and says how many are still in progress.
 pub async fn drain(config_path: &Path, node: Option<String>, undo: bool) -> anyhow::Result<()> {
-    let config = match &node {
-        Some(_) => Config::load(config_path).ok(),
-        None => Some(super::load_config(config_path)?),
-    };
-    let base = match node {
-        Some(url) => url,
-        None => {
-            let addr = config
-                .as_ref()
-                .and_then(|c| c.admin.addr())
-                .context("[admin] listen is off in the config: pass --node URL")?;
-            format!("http://{addr}")
-        }
-    };
-    let token = config.as_ref().and_then(|c| c.admin.token.as_deref());
+    let target = super::admin_target(config_path, node)?;
     let path = if undo { "/api/undrain" } else { "/api/drain" };
-    let v = crate::admin::client::post_json(&base, path, token).await?;
+    let v = crate::admin::client::post_json(&target.base, path, target.token.as_deref()).await?;
     let name = v["node"].as_str().unwrap_or("node");
     let calls = v["calls"].as_u64().unwrap_or(0);
     if undo {
@@ -39,23 +22,8 @@ pub async fn drain(config_path: &Path, node: Option<String>, undo: bool) -> anyh
 }
 
 pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyhow::Result<()> {
-    // With --node the config is optional: it only lends its admin token.
-    let config = match &node {
-        Some(_) => Config::load(config_path).ok(),
-        None => Some(super::load_config(config_path)?),
-    };
-    let base = match node {
-        Some(url) => url,
-        None => {
-            let addr = config
-                .as_ref()
-                .and_then(|c| c.admin.addr())
-                .context("[admin] listen is off in the config: pass --node URL")?;
-            format!("http://{addr}")
-        }
-    };
-    let token = config.as_ref().and_then(|c| c.admin.token.as_deref());
-    let calls = get_json(&base, "/api/calls", token).await?;
+    let target = super::admin_target(config_path, node)?;
+    let calls = get_json(&target.base, "/api/calls", target.token.as_deref()).await?;
     let calls = calls.as_array().cloned().unwrap_or_default();
     let mut out = std::io::stdout().lock();
     if json {

@@ -151,6 +151,41 @@ pub enum GatewayCommand {
     },
 }
 
+/// The admin API a command talks to, and the token it presents.
+pub(crate) struct AdminTarget {
+    pub base: String,
+    pub token: Option<String>,
+}
+
+/// `--node URL`, else `http://` plus `[admin] listen` of the config. With
+/// `--node` the config is optional: it only lends its admin token.
+pub(crate) fn admin_target(
+    config_path: &std::path::Path,
+    node: Option<String>,
+) -> anyhow::Result<AdminTarget> {
+    let config = match &node {
+        Some(_) => Config::load(config_path).ok(),
+        None => Some(load_config(config_path)?),
+    };
+    Ok(AdminTarget {
+        base: admin_base(config.as_ref(), node)?,
+        token: config.and_then(|c| c.admin.token),
+    })
+}
+
+/// The admin API's base URL: `node`, else the config's `[admin] listen`.
+pub(crate) fn admin_base(config: Option<&Config>, node: Option<String>) -> anyhow::Result<String> {
+    match node {
+        Some(url) => Ok(url),
+        None => {
+            let addr = config
+                .and_then(|c| c.admin.addr())
+                .context("[admin] listen is off in the config: pass --node URL")?;
+            Ok(format!("http://{addr}"))
+        }
+    }
+}
+
 /// True when the PID file of `config`'s node names a live process.
 pub(crate) fn node_running(config: &Config) -> bool {
     let pid_file = config.resolve(&config.node.pid_file);

@@ -9,10 +9,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
-
 use crate::admin::client::{get_json, post_json};
-use crate::config::Config;
 
 pub struct Request<'a> {
     pub config: &'a Path,
@@ -29,13 +26,9 @@ pub async fn act(
     action: &str,
     tag: u32,
 ) -> anyhow::Result<()> {
-    let config = match &node {
-        Some(_) => Config::load(config_path).ok(),
-        None => Some(super::load_config(config_path)?),
-    };
-    let base = node_url(config.as_ref(), node)?;
-    let token = config.as_ref().and_then(|c| c.admin.token.as_deref());
-    let v = post_json(&base, &format!("/api/peers/{tag}/{action}"), token).await?;
+    let target = super::admin_target(config_path, node)?;
+    let path = format!("/api/peers/{tag}/{action}");
+    let v = post_json(&target.base, &path, target.token.as_deref()).await?;
     println!("dial peer {tag}: {}", v["state"].as_str().unwrap_or("?"));
     Ok(())
 }
@@ -43,7 +36,7 @@ pub async fn act(
 pub async fn print(req: Request<'_>) -> anyhow::Result<()> {
     let config = super::load_config(req.config)?;
     let live = if req.node.is_some() || super::node_running(&config) {
-        let base = node_url(Some(&config), req.node)?;
+        let base = super::admin_base(Some(&config), req.node)?;
         let peers = get_json(&base, "/api/peers", config.admin.token.as_deref()).await?;
         Some(peers.as_array().cloned().unwrap_or_default())
     } else {
@@ -222,19 +215,6 @@ pub async fn print(req: Request<'_>) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// The admin API of the node: `--node`, else `[admin] listen` of the config.
-fn node_url(config: Option<&Config>, node: Option<String>) -> anyhow::Result<String> {
-    match node {
-        Some(url) => Ok(url),
-        None => {
-            let addr = config
-                .and_then(|c| c.admin.addr())
-                .context("[admin] listen is off in the config: pass --node URL")?;
-            Ok(format!("http://{addr}"))
-        }
-    }
 }
 
 fn static_state(state: &str) -> &'static str {

@@ -302,13 +302,8 @@ impl PeerTable {
         let Some((id, _)) = e.probe.take() else {
             return;
         };
-        let retry_after = msg
-            .header(HeaderName::RetryAfter)
-            .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let t = e
-            .health
-            .on_probe(id, Evidence::from_status(status, retry_after), now);
+        let evidence = Evidence::from_response(status, msg.header(HeaderName::RetryAfter));
+        let t = e.health.on_probe(id, evidence, now);
         e.note(*tag, t);
     }
 

@@ -614,11 +614,10 @@ impl CallAgent<'_> {
             return;
         };
         if status >= 200 {
-            let retry_after = msg
-                .header(HeaderName::RetryAfter)
-                .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
-                .map(std::time::Duration::from_secs);
-            let evidence = gateway::health::Evidence::from_status(status, retry_after);
+            let evidence = gateway::health::Evidence::from_response(
+                status,
+                msg.header(HeaderName::RetryAfter),
+            );
             let failed = evidence != gateway::health::Evidence::Alive;
             if failed || !leg.responded {
                 self.svc.peer_evidence(tag, evidence, now);
