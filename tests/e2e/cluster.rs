@@ -1,13 +1,15 @@
 //! Nodes sharing one PostgreSQL database (started by the test) see each other
 //! through the nodes table: `softswitch cluster` shows them up, draining,
-//! lost when killed and stopped when shut down.
+//! lost when killed and stopped when shut down; a phone registered on one node is
+//! reachable through another, and the dialplan's AstDB is one for all nodes.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use softswitch_e2e::process::wait_until;
 use softswitch_e2e::switch::Database;
-use softswitch_e2e::{Postgres, Switch, SwitchOptions, TestNet};
+use softswitch_e2e::{Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, scenario};
 
 fn node(net: &TestNet, host: u8, name: &str, url: &str) -> Switch {
     let mut o = SwitchOptions::new(net.ip(host));
@@ -88,4 +90,109 @@ fn nodes_on_one_database_see_each_other_drain_get_lost_and_stop() {
         table.contains("node-1") && table.contains("lost"),
         "{table}"
     );
+}
+
+const SHARED_PLAN: &str = "[internal]
+exten => _1XXX,1,Dial(SIP/${EXTEN},10)
+ same => n,Hangup()
+exten => 7000,1,Set(DB(shared/key)=from-node-1)
+ same => n,Busy()
+exten => 7001,1,GotoIf($[\"${DB(shared/key)}\" = \"from-node-1\"]?seen)
+ same => n,Congestion()
+ same => n(seen),Busy()
+";
+
+fn planned_node(net: &TestNet, host: u8, name: &str, url: &str) -> Switch {
+    let mut o = SwitchOptions::new(net.ip(host));
+    o.database = Database::Postgres(url.to_string());
+    o.extra = format!("[node]\nname = \"{name}\"\n");
+    o.dialplan = SHARED_PLAN.into();
+    Switch::start(o)
+}
+
+fn phone(net: &TestNet, host: u8) -> SocketAddr {
+    SocketAddr::new(net.ip(host).into(), 5070)
+}
+
+/// A caller (1001, from host 6) through `sw`: the template's `[final]` is the
+/// status it must get.
+fn refused_call(sw: &Switch, net: &TestNet, dialed: &str, status: u16) -> SippRun {
+    let text = std::fs::read_to_string(scenario("call_caller_refused.xml"))
+        .unwrap()
+        .replace("[final]", &status.to_string());
+    let path = sw.dir.path().join(format!("refused_{status}.xml"));
+    std::fs::write(&path, text).unwrap();
+    Sipp::new(&path, phone(net, 6), sw.sip_addr())
+        .arg("-s")
+        .arg(dialed)
+        .arg("-au")
+        .arg("1001")
+        .arg("-ap")
+        .arg("secret1001")
+        .key("caller", "1001")
+        .run()
+}
+
+#[test]
+fn a_phone_registered_on_one_node_is_called_through_another_and_astdb_is_shared() {
+    let pg = Postgres::start(27432 + (std::process::id() % 1000) as u16);
+    let url = pg.create_database("shared");
+    let net = TestNet::new();
+    let n1 = planned_node(&net, 1, "node-1", &url);
+    let n2 = planned_node(&net, 2, "node-2", &url);
+
+    // 1002 registers with node-1 only.
+    let bob_addr = phone(&net, 5);
+    let reg = Sipp::new(scenario("register.xml"), bob_addr, n1.sip_addr())
+        .user("1002", "secret1002")
+        .key("expires", "600")
+        .run();
+    assert!(reg.succeeded(), "1002 did not register: {reg}");
+    let bob = Sipp::new(scenario("call_callee.xml"), bob_addr, n1.sip_addr())
+        .arg("-rtp_echo")
+        .arg("-mi")
+        .arg(bob_addr.ip().to_string())
+        .arg("-mp")
+        .arg("6000")
+        .spawn();
+    std::thread::sleep(Duration::from_millis(500));
+
+    // 1001 calls 1002 through node-2, which learnt the binding from the database.
+    let dir = n2.dir.path();
+    let audio = dir.join("silence.ulaw");
+    std::fs::write(&audio, [0xffu8; 8000]).unwrap();
+    let text = std::fs::read_to_string(scenario("call_caller.xml"))
+        .unwrap()
+        .replace("[audio]", audio.to_str().unwrap());
+    let caller = dir.join("call_caller.xml");
+    std::fs::write(&caller, text).unwrap();
+    let alice = Sipp::new(&caller, phone(&net, 6), n2.sip_addr())
+        .arg("-s")
+        .arg("1002")
+        .arg("-au")
+        .arg("1001")
+        .arg("-ap")
+        .arg("secret1001")
+        .key("caller", "1001")
+        .arg("-mi")
+        .arg(net.ip(6).to_string())
+        .arg("-mp")
+        .arg("7000")
+        .run();
+    let bob = bob.wait();
+    assert!(alice.succeeded(), "caller: {alice}\n{}", n2.log());
+    assert!(bob.succeeded(), "callee: {bob}\n{}", n2.log());
+
+    // A DB() value stored by a call on node-1 is read by a call on node-2.
+    let stored = refused_call(&n1, &net, "7000", 486);
+    assert!(stored.succeeded(), "{stored}\n{}", n1.log());
+    let mut seen = false;
+    for _ in 0..10 {
+        if refused_call(&n2, &net, "7001", 486).succeeded() {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(seen, "node-2 never saw node-1's DB() value\n{}", n2.log());
 }

@@ -116,7 +116,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .context("cannot load registrations")?;
     let restored = bindings.len();
     registrar.location.load(bindings);
-    let astdb = crate::store::astdb::PersistentDb::open(store.clone())
+    let astdb = crate::store::astdb::PersistentDb::open(store.clone(), config.node.name.clone())
         .await
         .context("cannot load the AstDB")?;
     let relay = media::relay::Relay::with_threads(
@@ -207,6 +207,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tokio::spawn(sweep_loop(node.clone()));
     tokio::spawn(peers::probe_loop(node.clone()));
     tokio::spawn(heartbeat_loop(node.clone(), unix_now_ms()));
+    tokio::spawn(share_loop(node.clone()));
     tokio::spawn(digit_loop(node.clone(), digits_rx));
     tokio::spawn(mailbox_loop(node.clone(), mailbox_rx));
     tokio::spawn(pickup_loop(node.clone(), pickup_rx));
@@ -537,6 +538,87 @@ async fn heartbeat_loop(node: Arc<Node>, started_at: i64) {
 }
 
 /// Expired registrations, old nonce-counts and quiet guard records, every few seconds.
+/// On a shared PostgreSQL database, keeps this node's location cache and AstDB map in
+/// step with what the other nodes commit (see [`crate::store::share`]).
+async fn share_loop(node: Arc<Node>) {
+    use crate::store::share::{Follower, RESYNC, Shared};
+    let Store::Postgres(pool) = &node.store else {
+        return;
+    };
+    let mut retry = Duration::from_millis(200);
+    loop {
+        let mut follower = match Follower::connect(pool).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot follow the other nodes' changes; retrying");
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        retry = Duration::from_millis(200);
+        // Whatever changed while this node was not listening.
+        if let Err(e) = node.resync_shared().await {
+            tracing::warn!(error = %e, "cannot re-read shared state");
+        }
+        let mut resync = tokio::time::interval(RESYNC);
+        resync.tick().await;
+        loop {
+            let change = tokio::select! {
+                c = follower.next() => c,
+                _ = resync.tick() => {
+                    if let Err(e) = node.resync_shared().await {
+                        tracing::warn!(error = %e, "cannot re-read shared state");
+                    }
+                    continue;
+                }
+            };
+            let result = match change {
+                Ok(Some(Shared::Location(aors))) => node.refresh_location(&aors).await,
+                Ok(Some(Shared::AstDb { family, key })) => {
+                    match node.store.astdb_get(&family, &key).await {
+                        Ok(v) => {
+                            node.astdb.refresh(family, key, v);
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(None) => {
+                    tracing::warn!("lost the database notification connection; re-reading");
+                    node.resync_shared().await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "database notifications failed; reconnecting");
+                    break;
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "cannot take in another node's change");
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Re-reads these AORs' bindings into the location cache.
+    async fn refresh_location(&self, aors: &[String]) -> Result<(), crate::store::StoreError> {
+        for (aor, bindings) in self.store.bindings_of(aors, unix_now()).await? {
+            self.registrar
+                .location
+                .with_aor(&aor, |list| *list = bindings);
+        }
+        Ok(())
+    }
+
+    /// Re-reads every shared binding and AstDB entry.
+    async fn resync_shared(&self) -> Result<(), crate::store::StoreError> {
+        let bindings = self.store.load_bindings(unix_now()).await?;
+        self.registrar.location.load(bindings);
+        self.astdb.reload(&self.store).await
+    }
+}
+
 async fn sweep_loop(node: Arc<Node>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

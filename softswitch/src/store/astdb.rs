@@ -22,10 +22,8 @@ pub struct PersistentDb {
 
 impl PersistentDb {
     /// Loads every entry and starts the background writer. Needs a tokio runtime.
-    pub async fn open(store: Store) -> Result<PersistentDb, StoreError> {
-        let rows: Vec<(String, String, String)> = on_pool!(&store, pool =>
-            sqlx::query_as("SELECT family, key, value FROM astdb").fetch_all(pool).await)?;
-        let map = rows.into_iter().map(|(f, k, v)| ((f, k), v)).collect();
+    pub async fn open(store: Store, node: String) -> Result<PersistentDb, StoreError> {
+        let map = load_all(&store).await?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
         tokio::spawn(async move {
             while let Some(w) = rx.recv().await {
@@ -38,6 +36,20 @@ impl PersistentDb {
                         "DELETE FROM astdb WHERE family = $1 AND key = $2")
                         .bind(f).bind(k).execute(pool).await.map(|_| ())),
                 };
+                let (family, key) = match &w {
+                    Write::Put(f, k, _) | Write::Delete(f, k) => (f.as_str(), k.as_str()),
+                };
+                let result = match (result, &store) {
+                    (Ok(()), Store::Postgres(pool)) => {
+                        super::share::notify(
+                            pool,
+                            super::share::ASTDB,
+                            super::share::payloads(&node, [family, key]),
+                        )
+                        .await
+                    }
+                    (r, _) => r.map_err(StoreError::from),
+                };
                 if let Err(e) = result {
                     tracing::error!(error = %e, "could not store an AstDB change");
                 }
@@ -49,9 +61,31 @@ impl PersistentDb {
         })
     }
 
+    /// Takes in an entry another node changed, as the database now holds it.
+    pub fn refresh(&self, family: String, key: String, value: Option<String>) {
+        let mut map = self.map();
+        match value {
+            Some(v) => map.insert((family, key), v),
+            None => map.remove(&(family, key)),
+        };
+    }
+
+    /// Replaces everything with what the database holds.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let fresh = load_all(store).await?;
+        *self.map() = fresh;
+        Ok(())
+    }
+
     fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), String>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+async fn load_all(store: &Store) -> Result<BTreeMap<(String, String), String>, StoreError> {
+    let rows: Vec<(String, String, String)> = on_pool!(store, pool =>
+        sqlx::query_as("SELECT family, key, value FROM astdb").fetch_all(pool).await)?;
+    Ok(rows.into_iter().map(|(f, k, v)| ((f, k), v)).collect())
 }
 
 /// `&PersistentDb` as the interpreter's AstDB.

@@ -2,6 +2,7 @@
 
 use sqlx::{QueryBuilder, Row};
 
+use super::share;
 use super::{Store, StoreError, on_pool};
 use crate::registrar::Binding;
 use crate::sip::transaction::TransportKind;
@@ -74,14 +75,39 @@ macro_rules! binding_from_row {
 impl Store {
     /// Every binding that has not expired at `now`.
     pub async fn load_bindings(&self, now: i64) -> Result<Vec<Binding>, StoreError> {
+        self.select_bindings(None, now).await
+    }
+
+    /// The unexpired bindings of these AORs only.
+    pub(super) async fn load_bindings_where(
+        &self,
+        aors: &[String],
+        now: i64,
+    ) -> Result<Vec<Binding>, StoreError> {
+        if aors.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.select_bindings(Some(aors), now).await
+    }
+
+    async fn select_bindings(
+        &self,
+        aors: Option<&[String]>,
+        now: i64,
+    ) -> Result<Vec<Binding>, StoreError> {
         on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT aor, contact, expires_at, call_id, cseq, q, instance, reg_id, path, transport, \
-                 source, user_agent, node, updated_at FROM location WHERE expires_at > $1 ORDER BY aor, updated_at",
-            )
-            .bind(now)
-            .fetch_all(pool)
-            .await?;
+            let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM location WHERE expires_at > "));
+            qb.push_bind(now);
+            if let Some(aors) = aors {
+                qb.push(" AND aor IN (");
+                let mut list = qb.separated(", ");
+                for aor in aors {
+                    list.push_bind(aor.clone());
+                }
+                qb.push(")");
+            }
+            qb.push(" ORDER BY aor, updated_at");
+            let rows = qb.build().fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(binding_from_row!(row));
@@ -143,8 +169,12 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok(())
-        })
+            Ok::<(), StoreError>(())
+        })?;
+        if let Store::Postgres(pool) = self {
+            share::notify(pool, share::LOCATION, location_payloads(changes, node)).await?;
+        }
+        Ok(())
     }
 
     /// Deletes bindings that expired at or before `now`; returns how many.
@@ -156,6 +186,21 @@ impl Store {
             .map(|r| r.rows_affected()))?;
         Ok(done)
     }
+}
+
+/// The announcements of the AORs a batch changed.
+fn location_payloads(changes: &[Change], node: &str) -> Vec<String> {
+    let mut aors: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Upsert(b) => Some(b.aor.as_str()),
+            Change::Remove { aor, .. } => Some(aor.as_str()),
+            Change::Cdr(_) => None,
+        })
+        .collect();
+    aors.sort_unstable();
+    aors.dedup();
+    share::payloads(node, aors)
 }
 
 /// The final write per (aor, contact) in submission order: a contact registered and

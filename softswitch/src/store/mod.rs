@@ -7,6 +7,7 @@ pub mod astdb;
 pub mod cdr;
 mod location;
 pub mod nodes;
+pub mod share;
 pub mod writer;
 
 use std::path::Path;
