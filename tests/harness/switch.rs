@@ -25,6 +25,8 @@ pub struct SwitchOptions {
     pub endpoints: Vec<(String, String)>,
     /// Appended to the generated config (extra tables, overrides of defaults).
     pub extra: String,
+    /// Lines added to the `[sip]` section.
+    pub sip_extra: String,
     /// Replaces the `[registrar]` table.
     pub registrar: String,
     /// Replaces the `[security]` table.
@@ -52,6 +54,7 @@ impl SwitchOptions {
                 .map(|n| (n.to_string(), format!("secret{n}")))
                 .collect(),
             extra: String::new(),
+            sip_extra: String::new(),
             registrar: "min_expires = 1\nmax_expires = 3600\ndefault_expires = 3600\n".into(),
             security: String::new(),
             extra_listen: Vec::new(),
@@ -103,8 +106,9 @@ impl Switch {
             Database::Postgres(url) => url.clone(),
         };
         let mut s = format!(
-            "[sip]\nlisten = [{}]\ndomain = \"pbx.test\"\n\n[registrar]\n{}\n[database]\nurl = \"{db}\"\nsqlite_synchronous = \"normal\"\n\n",
+            "[sip]\nlisten = [{}]\ndomain = \"pbx.test\"\n{}\n[registrar]\n{}\n[database]\nurl = \"{db}\"\nsqlite_synchronous = \"normal\"\n\n",
             listen.join(", "),
+            o.sip_extra,
             o.registrar
         );
         // The admin API on the switch's own address, so parallel tests never share it.

@@ -28,6 +28,7 @@ pub async fn print(config: &Config, json: bool) -> anyhow::Result<()> {
                 "expires_in": b.expires_at - now,
                 "source": format!("{}:{}", transport(b.transport), b.source),
                 "user_agent": b.user_agent,
+                "path": b.path,
                 "instance": b.instance,
                 "reg_id": b.reg_id,
                 "call_id": b.call_id,

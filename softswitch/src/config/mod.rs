@@ -113,6 +113,10 @@ pub struct SipConfig {
     /// Seconds a TCP connection may stay silent before it is closed.
     #[serde(default = "default_tcp_idle")]
     pub tcp_idle_timeout: u64,
+    /// Other hosts (names or addresses) that name this switch in a URI: the
+    /// balancer's address or virtual IP phones register to, a DNS name.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 fn default_domain() -> String {
@@ -1099,7 +1103,7 @@ pub fn parse_network(s: &str) -> Option<(IpAddr, u8)> {
     (len <= max).then_some((addr, len))
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let col = before

@@ -63,6 +63,8 @@ impl RegisterDecision {
 pub struct Registrar {
     domain: String,
     local_ips: Vec<IpAddr>,
+    /// `[sip] aliases` that are names, lowercased.
+    alias_names: Vec<String>,
     listens_on_wildcard: bool,
     limits: Limits,
     max_contacts: HashMap<String, usize>,
@@ -76,7 +78,26 @@ impl Registrar {
         let r = &config.registrar;
         Registrar {
             domain: config.sip.domain.clone(),
-            local_ips: config.sip.listen.iter().map(|l| l.addr.ip()).collect(),
+            local_ips: config
+                .sip
+                .listen
+                .iter()
+                .map(|l| l.addr.ip())
+                .chain(
+                    config
+                        .sip
+                        .aliases
+                        .iter()
+                        .filter_map(|a| a.trim_matches(['[', ']']).parse::<IpAddr>().ok()),
+                )
+                .collect(),
+            alias_names: config
+                .sip
+                .aliases
+                .iter()
+                .filter(|a| a.trim_matches(['[', ']']).parse::<IpAddr>().is_err())
+                .map(|a| a.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
             listens_on_wildcard: config
                 .sip
                 .listen
@@ -118,7 +139,12 @@ impl Registrar {
             None => {
                 let Host::Name(name) = host else { return false };
                 let name = name.trim_end_matches('.');
-                name.eq_ignore_ascii_case(&self.domain) || name.eq_ignore_ascii_case("localhost")
+                name.eq_ignore_ascii_case(&self.domain)
+                    || name.eq_ignore_ascii_case("localhost")
+                    || self
+                        .alias_names
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(name))
             }
         }
     }

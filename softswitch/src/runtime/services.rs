@@ -151,6 +151,15 @@ impl Services for NodeServices<'_> {
         self.node.call_seq.fetch_add(1, Ordering::Relaxed)
     }
 
+    fn uniqueid(&self, wall: i64, seq: u64) -> String {
+        match self.node.store {
+            crate::store::Store::Postgres(_) => {
+                format!("{}-{wall}.{seq}", self.node.config.node.name)
+            }
+            crate::store::Store::Sqlite(_) => format!("{wall}.{seq}"),
+        }
+    }
+
     fn leg_call_id(&self) -> String {
         loop {
             let cid = format!("{:032x}", rand::random::<u128>());

@@ -33,10 +33,13 @@ pub struct Cdr {
 }
 
 /// One CDR row; also used by the group-commit writer inside its transaction.
+/// A CDR already stored (the same call written twice) is left as it is: one
+/// conflicting row must not fail the batch of registrations it commits with.
 pub(super) const INSERT_CDR: &str = "INSERT INTO cdr (uniqueid, node, start_at, answer_at, end_at, \
      duration, billsec, src, dst, dcontext, clid, dstchannel, lastapp, disposition, hangup_cause, \
      end_reason, sip_status, media, pdd_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+     ON CONFLICT (uniqueid) DO NOTHING";
 
 impl Store {
     pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {

@@ -134,6 +134,12 @@ pub trait Services {
     fn with_env(&self, wall_ms: i64, f: &mut dyn FnMut(&mut dyn dialplan::Env));
     /// A node-wide sequence number for unique IDs and channel names.
     fn next_seq(&self) -> u64;
+    /// A call's `UNIQUEID` (and CDR key) from the wall clock and a sequence number.
+    /// Nodes sharing a database prefix their name, as Asterisk does with
+    /// `systemname`, so two nodes never write the same key.
+    fn uniqueid(&self, wall: i64, seq: u64) -> String {
+        format!("{wall}.{seq}")
+    }
     /// A fresh Call-ID for an outbound leg that lands on the same shard as the call.
     fn leg_call_id(&self) -> String;
     /// Messages of `mailbox` changed (left, heard, deleted): tell its phones

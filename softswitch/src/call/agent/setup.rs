@@ -147,7 +147,7 @@ impl CallAgent<'_> {
         let (cid_name, cid_num) = origin.callerid.clone();
         let cid_num = cid_num.unwrap_or_else(|| user.clone());
         let seq = self.svc.next_seq();
-        let uniqueid = format!("{}.{seq}", wall);
+        let uniqueid = self.svc.uniqueid(wall, seq);
         let channel = format!("{}-{seq:08x}", origin.channel);
         let start = CallStart {
             context: origin.context.clone(),
