@@ -1,6 +1,7 @@
 //! The softswitch: SIP core, registrar, call agent and the tokio drivers around them.
 
 pub mod admin;
+pub mod balance;
 pub mod call;
 pub mod cli;
 pub mod config;

@@ -4,6 +4,7 @@
 //! guard drops; every wait is bounded.
 
 pub mod audio;
+pub mod balancer;
 pub mod baresip;
 pub mod net;
 pub mod postgres;
@@ -12,6 +13,7 @@ pub mod raw;
 pub mod sipp;
 pub mod switch;
 
+pub use balancer::Balancer;
 pub use baresip::{Baresip, BaresipOptions};
 pub use net::{TestNet, UdpClient};
 pub use postgres::Postgres;

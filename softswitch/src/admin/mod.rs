@@ -50,7 +50,16 @@ fn router(node: Arc<Node>) -> Router {
 
 /// With `[admin] token` set, every request needs `Authorization: Bearer TOKEN`.
 async fn require_token(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
-    if let Some(token) = &node.config.admin.token {
+    match refusal(node.config.admin.token.as_deref(), &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    }
+}
+
+/// The 401 a request gets when a token is configured and it does not present it
+/// (shared with the balancer's API).
+pub(crate) fn refusal(token: Option<&str>, req: &Request) -> Option<Response> {
+    if let Some(token) = token {
         let presented = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -61,15 +70,17 @@ async fn require_token(State(node): State<Arc<Node>>, req: Request, next: Next) 
             bool::from(p.as_bytes().ct_eq(token.as_bytes()))
         });
         if !ok {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(serde_json::json!({ "error": "a valid admin token is required" })),
-            )
-                .into_response();
+            return Some(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    Json(serde_json::json!({ "error": "a valid admin token is required" })),
+                )
+                    .into_response(),
+            );
         }
     }
-    next.run(req).await
+    None
 }
 
 async fn health(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {

@@ -1,6 +1,7 @@
 //! The `softswitch` command line. Every error reaches the user as one line on stderr
 //! and a non-zero exit; usage errors come from clap (exit 2), everything else exits 1.
 
+mod balance;
 mod calls;
 mod cdr;
 mod cluster;
@@ -117,6 +118,21 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<PeerCommand>,
     },
+    /// Run the SIP load balancer in front of the cluster's nodes; with --status,
+    /// show a running balancer's view of its nodes.
+    Balance {
+        #[arg(long, short, default_value = "etc/balancer.toml")]
+        config: PathBuf,
+        /// Ask the running balancer (its `[admin] listen`) instead of starting one.
+        #[arg(long)]
+        status: bool,
+        /// The balancer's admin API, for --status (default: from the config).
+        #[arg(long)]
+        node: Option<String>,
+        /// With --status: the status as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Dial-peer tools.
     Gateway {
         #[command(subcommand)]
@@ -199,6 +215,15 @@ pub(crate) fn node_running(config: &Config) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
+/// Runs one command's async work on a runtime of its own.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(work)
+}
+
 pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     Ok(Config::load(path)?)
 }
@@ -217,45 +242,25 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Registrations { config, json } => {
             let config = load_config(&config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(registrations::print(&config, json))?;
+            block_on(registrations::print(&config, json))?;
             Ok(0)
         }
         Command::Cdr { config, last, json } => {
             let config = load_config(&config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(cdr::print(&config, last, json))?;
+            block_on(cdr::print(&config, last, json))?;
             Ok(0)
         }
         Command::Cluster { config, json } => {
             let config = load_config(&config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(cluster::print(&config, json))?;
+            block_on(cluster::print(&config, json))?;
             Ok(0)
         }
         Command::Drain { config, node, undo } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(calls::drain(&config, node, undo))?;
+            block_on(calls::drain(&config, node, undo))?;
             Ok(0)
         }
         Command::Calls { config, node, json } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(calls::print(&config, node, json))?;
+            block_on(calls::print(&config, node, json))?;
             Ok(0)
         }
         Command::Dialplan { command } => dialplan_cmd::run(command),
@@ -267,10 +272,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             json,
             action,
         } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
             match action {
                 Some(action) => {
                     let (word, tag) = match action {
@@ -278,9 +279,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                         PeerCommand::Drain { tag } => ("drain", tag),
                         PeerCommand::Enable { tag } => ("enable", tag),
                     };
-                    runtime.block_on(peers::act(&config, node, word, tag))?;
+                    block_on(peers::act(&config, node, word, tag))?;
                 }
-                None => runtime.block_on(peers::print(peers::Request {
+                None => block_on(peers::print(peers::Request {
                     config: &config,
                     node,
                     explain: explain.as_deref(),
@@ -288,6 +289,25 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                     json,
                 }))?,
             }
+            Ok(0)
+        }
+        Command::Balance {
+            config,
+            status,
+            node,
+            json,
+        } => {
+            if status {
+                block_on(balance::status(&config, node, json))?;
+                return Ok(0);
+            }
+            let config = crate::balance::config::BalancerConfig::load(&config)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?
+                .block_on(crate::balance::run(config))?;
             Ok(0)
         }
         Command::Gateway {

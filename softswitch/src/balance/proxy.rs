@@ -1,0 +1,568 @@
+//! The balancer's forwarding rules: a stateless SIP proxy (RFC 3261 §16.11) that
+//! keeps no dialog or transaction table. Every decision comes from the message:
+//!
+//! - A new dialog or registration from outside goes to the node the Call-ID hashes
+//!   to among healthy nodes; retransmissions, its CANCEL and the ACK of a failure
+//!   carry the same Call-ID and land there too.
+//! - Dialog-creating requests get a Record-Route naming the balancer with the node
+//!   (`sn=`) and the outside party's address (`fl=`): later requests from outside
+//!   go to that node, requests from the node go back out to where that party sent
+//!   from (which is what a phone behind NAT needs).
+//! - A REGISTER gets a Path (RFC 3327) with the phone's address, so a call from any
+//!   node reaches the phone through the balancer.
+//! - Responses follow their Via, after the balancer removes its own.
+//!
+//! Because all of it is in the messages, a restarted balancer, or a second one
+//! advertising the same address, routes every call in progress the same way.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::nodes::{NodeSet, PROBE_PREFIX};
+use crate::sip::wire::{
+    Framing, HeaderName, Host, MAGIC_COOKIE, Message, Method, NameAddr, Rport, Uri, Via,
+    parse_vias, split_list,
+};
+
+/// What one datagram turned into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forward {
+    Send(SocketAddr, Bytes),
+    /// Consumed (a probe's answer) or dropped (the log says why).
+    Nothing,
+}
+
+/// Counters for the status view.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct ProxyStats {
+    pub requests: u64,
+    pub responses: u64,
+    pub dropped: u64,
+    pub refused: u64,
+}
+
+pub struct Proxy {
+    /// `host:port` as written into Via, Record-Route and Path.
+    advertised: String,
+    host: String,
+    port: u16,
+    /// The socket address too: a URI naming it is ours even when the advertised
+    /// name differs.
+    listen: SocketAddr,
+    pub nodes: NodeSet,
+    pub stats: ProxyStats,
+}
+
+impl Proxy {
+    pub fn new(advertised: String, listen: SocketAddr, nodes: NodeSet) -> Proxy {
+        let (host, port) = match advertised.rsplit_once(':') {
+            Some((h, p)) => (
+                h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                p.parse().unwrap_or(5060),
+            ),
+            None => (advertised.clone(), 5060),
+        };
+        Proxy {
+            advertised,
+            host,
+            port,
+            listen,
+            nodes,
+            stats: ProxyStats::default(),
+        }
+    }
+
+    fn is_me(&self, host: &Host<'_>, port: Option<u16>) -> bool {
+        let port = port.unwrap_or(5060);
+        let by_name = port == self.port && host.to_string().trim_matches(['[', ']']) == self.host;
+        let by_addr = host.ip() == Some(self.listen.ip()) && port == self.listen.port();
+        by_name || by_addr
+    }
+
+    pub fn on_datagram(&mut self, data: Bytes, from: SocketAddr, now: Instant) -> Forward {
+        let msg = match Message::parse(data, Framing::Datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(%from, error = %e, "not SIP; dropped");
+                self.stats.dropped += 1;
+                return Forward::Nothing;
+            }
+        };
+        let out = if msg.is_request() {
+            self.stats.requests += 1;
+            self.request(&msg, from)
+        } else {
+            self.stats.responses += 1;
+            self.response(&msg, from, now)
+        };
+        match out {
+            Ok(f) => f,
+            Err(why) => {
+                tracing::debug!(%from, why, "dropped");
+                self.stats.dropped += 1;
+                Forward::Nothing
+            }
+        }
+    }
+
+    fn request(&mut self, msg: &Message, from: SocketAddr) -> Result<Forward, &'static str> {
+        let method = msg.method().ok_or("no method")?.clone();
+        let vias = parse_vias(msg.header_all(HeaderName::Via)).map_err(|_| "bad Via")?;
+        let top = *vias.first().ok_or("no Via")?;
+        if self.is_me(&top.host, top.port) {
+            return Err("loop: our own Via on a request");
+        }
+        if let Some(rejection) = msg.defect() {
+            return Ok(self.reply(msg, &vias, from, rejection.status, &rejection.reason, None));
+        }
+        let max_forwards = match msg.header(HeaderName::MaxForwards) {
+            Some(v) => v.trim().parse::<u32>().map_err(|_| "bad Max-Forwards")?,
+            None => 70,
+        };
+        if max_forwards == 0 {
+            return Ok(self.reply(msg, &vias, from, 483, "Too Many Hops", None));
+        }
+        let call_id = msg.header(HeaderName::CallId).ok_or("no Call-ID")?.trim();
+        let routes = route_values(msg)?;
+        let ours = routes.first().and_then(|r| {
+            let na = NameAddr::parse(r).ok()?;
+            let sip = na.uri.as_sip()?;
+            self.is_me(&sip.host, sip.port).then(|| {
+                (
+                    sip.params.value("sn").map(str::to_owned),
+                    sip.params.value("fl").and_then(decode_flow),
+                )
+            })
+        });
+        let popped = ours.is_some();
+        let rest_routes: &[String] = if popped { &routes[1..] } else { &routes };
+        let (sn, flow) = ours.unwrap_or((None, None));
+        let initial = !has_to_tag(msg);
+        let creates_dialog = initial
+            && matches!(
+                method,
+                Method::Invite | Method::Subscribe | Method::Refer | Method::Notify
+            );
+
+        let mut edit = Edit {
+            max_forwards: max_forwards - 1,
+            drop_top_route: popped,
+            ..Edit::default()
+        };
+        let dest;
+        if let Some(node) = self.nodes.at(from) {
+            // From a node, outward: to the flow the balancer recorded, else the next
+            // hop the request names.
+            dest = match flow {
+                Some(f) => f,
+                None => next_hop(rest_routes.first().map(String::as_str), msg)?,
+            };
+            if creates_dialog {
+                edit.record_route =
+                    Some(self.route_uri(Some(&self.nodes.spec(node).name.clone()), Some(dest)));
+            }
+        } else {
+            // From outside, inward: the node that owns the dialog, else a healthy one.
+            let owner = sn.as_deref().and_then(|n| self.nodes.named(n));
+            let node = match owner {
+                // A dialog of a node that is gone goes to a survivor, which answers
+                // 481 at once instead of leaving the phone to time out.
+                Some(i) if !matches!(self.nodes.state(i), gateway::health::State::Down) => i,
+                _ => match self.nodes.pick(call_id) {
+                    Some(i) => i,
+                    None => {
+                        self.stats.refused += 1;
+                        return Ok(self.reply(
+                            msg,
+                            &vias,
+                            from,
+                            503,
+                            "Service Unavailable",
+                            Some(5),
+                        ));
+                    }
+                },
+            };
+            dest = self.nodes.spec(node).addr;
+            let name = self.nodes.spec(node).name.clone();
+            if creates_dialog {
+                edit.record_route = Some(self.route_uri(Some(&name), Some(from)));
+            }
+            if method == Method::Register {
+                edit.path = Some(self.route_uri(None, Some(from)));
+            }
+            edit.stamp_top_via = Some(from);
+        }
+        edit.new_via = Some(format!(
+            "SIP/2.0/UDP {};branch={};rport",
+            self.advertised,
+            branch_for(&top, msg)
+        ));
+        Ok(Forward::Send(dest, rebuild(msg, &vias, &routes, &edit)))
+    }
+
+    fn response(
+        &mut self,
+        msg: &Message,
+        from: SocketAddr,
+        now: Instant,
+    ) -> Result<Forward, &'static str> {
+        let vias = parse_vias(msg.header_all(HeaderName::Via)).map_err(|_| "bad Via")?;
+        let top = vias.first().ok_or("no Via")?;
+        if !self.is_me(&top.host, top.port) {
+            return Err("response whose top Via is not ours");
+        }
+        let status = msg.status().unwrap_or(0);
+        let call_id = msg.header(HeaderName::CallId).unwrap_or_default().trim();
+        if call_id.starts_with(PROBE_PREFIX) {
+            let retry = msg.header(HeaderName::RetryAfter);
+            if let Some((name, t)) = self.nodes.on_probe_response(call_id, status, retry, now) {
+                log_transition(&name, &t);
+            }
+            return Ok(Forward::Nothing);
+        }
+        // A node's own refusal of new work: 503 with Retry-After (RFC 3261 §21.5.4).
+        if status == 503
+            && let Some(node) = self.nodes.at(from)
+            && let Some(secs) = msg
+                .header(HeaderName::RetryAfter)
+                .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
+            && secs > 0
+            && let Some((name, t)) = self.nodes.refused(node, Duration::from_secs(secs), now)
+        {
+            log_transition(&name, &t);
+        }
+        let next = vias.get(1).ok_or("a response with only our Via")?;
+        let dest = via_address(next).ok_or("the next Via names no address")?;
+        let edit = Edit {
+            drop_top_via: true,
+            ..Edit::default()
+        };
+        Ok(Forward::Send(
+            dest,
+            rebuild(msg, &vias, &route_values(msg)?, &edit),
+        ))
+    }
+
+    /// OPTIONS probes due now.
+    pub fn probes(&mut self, now: Instant) -> Vec<(SocketAddr, Bytes)> {
+        let (probes, changes) = self.nodes.poll(now);
+        for (name, t) in &changes {
+            log_transition(name, t);
+        }
+        probes
+            .into_iter()
+            .map(|p| {
+                let text = format!(
+                    "OPTIONS sip:{addr} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{b:016x};rport\r\n\
+                     Max-Forwards: 70\r\nFrom: <sip:balancer@{me}>;tag={t:016x}\r\nTo: <sip:{addr}>\r\n\
+                     Call-ID: {cid}\r\nCSeq: 1 OPTIONS\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n",
+                    addr = p.addr,
+                    me = self.advertised,
+                    b = rand::random::<u64>(),
+                    t = rand::random::<u64>(),
+                    cid = p.call_id,
+                );
+                (p.addr, Bytes::from(text))
+            })
+            .collect()
+    }
+
+    /// `<sip:ME;lr;sn=NODE;fl=FLOW>`.
+    fn route_uri(&self, node: Option<&str>, flow: Option<SocketAddr>) -> String {
+        let mut s = format!("<sip:{};lr", self.advertised);
+        if let Some(n) = node {
+            s.push_str(";sn=");
+            s.push_str(n);
+        }
+        if let Some(f) = flow {
+            s.push_str(";fl=");
+            s.push_str(&encode_flow(f));
+        }
+        s.push('>');
+        s
+    }
+
+    /// A stateless answer to the sender of a request.
+    fn reply(
+        &self,
+        msg: &Message,
+        vias: &[Via<'_>],
+        from: SocketAddr,
+        status: u16,
+        reason: &str,
+        retry_after: Option<u32>,
+    ) -> Forward {
+        if msg.method() == Some(&Method::Ack) {
+            return Forward::Nothing;
+        }
+        let mut text = format!("SIP/2.0 {status} {reason}\r\n");
+        for (i, line) in msg.header_all(HeaderName::Via).enumerate() {
+            if i == 0 {
+                text.push_str(&format!("Via: {}\r\n", stamp_via(&vias[0], from)));
+                for v in split_list(line).unwrap_or_default().iter().skip(1) {
+                    text.push_str(&format!("Via: {v}\r\n"));
+                }
+            } else {
+                text.push_str(&format!("Via: {line}\r\n"));
+            }
+        }
+        for name in [
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
+            if let Some(v) = msg.header(name) {
+                let v = if name == HeaderName::To && !v.contains(";tag=") {
+                    format!("{v};tag=lb{:08x}", rand::random::<u32>())
+                } else {
+                    v.to_owned()
+                };
+                text.push_str(&format!("{}: {v}\r\n", name.as_str()));
+            }
+        }
+        if let Some(s) = retry_after {
+            text.push_str(&format!("Retry-After: {s}\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        Forward::Send(from, Bytes::from(text))
+    }
+}
+
+fn log_transition(name: &str, t: &gateway::health::Transition) {
+    tracing::warn!(node = name, from = %t.from, to = %t.to, reason = %t.reason, "node health changed");
+}
+
+/// The changes one forwarded message needs.
+#[derive(Debug, Default)]
+struct Edit {
+    new_via: Option<String>,
+    drop_top_via: bool,
+    /// Write `received`/`rport` of the sender into the top Via.
+    stamp_top_via: Option<SocketAddr>,
+    drop_top_route: bool,
+    record_route: Option<String>,
+    path: Option<String>,
+    max_forwards: u32,
+}
+
+/// Writes the message out again with the edits: the balancer's Via, Record-Route
+/// and Path on top of their lists, Via and Route lists one value per line.
+fn rebuild(msg: &Message, vias: &[Via<'_>], routes: &[String], edit: &Edit) -> Bytes {
+    let mut out = String::with_capacity(msg.buffer().len() + 200);
+    match (msg.method(), msg.request_uri(), msg.status()) {
+        (Some(m), Some(uri), _) => out.push_str(&format!("{} {uri} SIP/2.0\r\n", m.as_str())),
+        (_, _, Some(code)) => out.push_str(&format!(
+            "SIP/2.0 {code} {}\r\n",
+            msg.reason_phrase().unwrap_or_default()
+        )),
+        _ => {}
+    }
+    if let Some(v) = &edit.new_via {
+        out.push_str(&format!("Via: {v}\r\n"));
+    }
+    let skip_via = usize::from(edit.drop_top_via);
+    let mut vias_done = false;
+    let mut routes_done = false;
+    let mut rr_done = false;
+    let mut path_done = false;
+    let mut mf_done = false;
+    let body = msg.body();
+    let add_rr = |out: &mut String, done: &mut bool| {
+        if !*done {
+            if let Some(rr) = &edit.record_route {
+                out.push_str(&format!("Record-Route: {rr}\r\n"));
+            }
+            *done = true;
+        }
+    };
+    let add_path = |out: &mut String, done: &mut bool| {
+        if !*done {
+            if let Some(p) = &edit.path {
+                out.push_str(&format!("Path: {p}\r\n"));
+            }
+            *done = true;
+        }
+    };
+    for (name, raw_name, value) in msg.headers() {
+        match name {
+            HeaderName::Via => {
+                if !vias_done {
+                    for (i, v) in vias.iter().enumerate().skip(skip_via) {
+                        let text = match (i, edit.stamp_top_via) {
+                            (0, Some(from)) => stamp_via(v, from),
+                            _ => via_text(v),
+                        };
+                        out.push_str(&format!("Via: {text}\r\n"));
+                    }
+                    vias_done = true;
+                }
+            }
+            HeaderName::Route => {
+                if !routes_done {
+                    for r in routes.iter().skip(usize::from(edit.drop_top_route)) {
+                        out.push_str(&format!("Route: {r}\r\n"));
+                    }
+                    routes_done = true;
+                }
+            }
+            HeaderName::RecordRoute => {
+                add_rr(&mut out, &mut rr_done);
+                out.push_str(&format!("Record-Route: {value}\r\n"));
+            }
+            HeaderName::Path => {
+                add_path(&mut out, &mut path_done);
+                out.push_str(&format!("Path: {value}\r\n"));
+            }
+            HeaderName::MaxForwards if msg.is_request() => {
+                out.push_str(&format!("Max-Forwards: {}\r\n", edit.max_forwards));
+                mf_done = true;
+            }
+            HeaderName::ContentLength => {}
+            _ => out.push_str(&format!("{raw_name}: {value}\r\n")),
+        }
+    }
+    add_rr(&mut out, &mut rr_done);
+    add_path(&mut out, &mut path_done);
+    if msg.is_request() && !mf_done {
+        out.push_str(&format!("Max-Forwards: {}\r\n", edit.max_forwards));
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    Bytes::from(bytes)
+}
+
+/// Every Route value, top first, across header lines.
+fn route_values(msg: &Message) -> Result<Vec<String>, &'static str> {
+    let mut out = Vec::new();
+    for line in msg.header_all(HeaderName::Route) {
+        for v in split_list(line).map_err(|_| "bad Route")? {
+            out.push(v.trim().to_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn has_to_tag(msg: &Message) -> bool {
+    msg.header(HeaderName::To)
+        .and_then(|t| NameAddr::parse(t).ok().map(|na| na.tag().is_some()))
+        .unwrap_or(false)
+}
+
+/// Where a request goes when nothing recorded says: its next Route, else its
+/// Request-URI (`maddr` first). Only IP literals: the balancer does no DNS on its
+/// forwarding path.
+fn next_hop(route: Option<&str>, msg: &Message) -> Result<SocketAddr, &'static str> {
+    let target = match route {
+        Some(r) => NameAddr::parse(r)
+            .map_err(|_| "bad Route")?
+            .uri_text
+            .to_owned(),
+        None => msg.request_uri().ok_or("no Request-URI")?.to_owned(),
+    };
+    let uri = Uri::parse(&target).map_err(|_| "bad URI")?;
+    let sip = uri.as_sip().ok_or("not a SIP URI")?;
+    let ip = match sip
+        .params
+        .value("maddr")
+        .and_then(|m| m.parse::<IpAddr>().ok())
+    {
+        Some(ip) => ip,
+        None => sip
+            .host
+            .ip()
+            .ok_or("the next hop is a name, not an address")?,
+    };
+    Ok(SocketAddr::new(ip, sip.port.unwrap_or(5060)))
+}
+
+/// Where a response goes back to (RFC 3261 §18.2.2, RFC 3581).
+fn via_address(v: &Via<'_>) -> Option<SocketAddr> {
+    let ip = v.received().or_else(|| v.host.ip())?;
+    let port = match v.rport() {
+        Rport::Value(p) => p,
+        _ => v.port.unwrap_or(5060),
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+fn via_text(v: &Via<'_>) -> String {
+    let mut s = format!("SIP/2.0/{} {}", v.transport, v.host);
+    if let Some(p) = v.port {
+        s.push_str(&format!(":{p}"));
+    }
+    s.push_str(v.params.raw());
+    s
+}
+
+/// The top Via with the sender's real address in `received` and `rport`, so the
+/// answer goes back to where the request came from, through any NAT.
+fn stamp_via(v: &Via<'_>, from: SocketAddr) -> String {
+    let mut s = format!("SIP/2.0/{} {}", v.transport, v.host);
+    if let Some(p) = v.port {
+        s.push_str(&format!(":{p}"));
+    }
+    for (name, value) in v.params.iter() {
+        if name.eq_ignore_ascii_case("received") || name.eq_ignore_ascii_case("rport") {
+            continue;
+        }
+        s.push(';');
+        s.push_str(name);
+        if let Some(val) = value {
+            s.push('=');
+            s.push_str(val);
+        }
+    }
+    s.push_str(&format!(";received={};rport={}", from.ip(), from.port()));
+    s
+}
+
+/// The branch the balancer's Via carries, computed from the request so that a
+/// retransmission and the CANCEL of an INVITE get the same one (§16.11): the node
+/// matches them to its transaction without the balancer remembering anything.
+fn branch_for(top: &Via<'_>, msg: &Message) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut feed = |s: &str| {
+        for b in s.bytes().chain([0]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+        }
+    };
+    match top.branch() {
+        Some(b) if b.starts_with(MAGIC_COOKIE) => feed(b),
+        // RFC 2543 peers: what identifies their transaction instead.
+        _ => {
+            feed(msg.header(HeaderName::CallId).unwrap_or_default());
+            feed(
+                msg.header(HeaderName::CSeq)
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or(""),
+            );
+        }
+    }
+    feed(&top.host.to_string());
+    feed(&top.port.unwrap_or(5060).to_string());
+    format!("z9hG4bKlb{h:016x}")
+}
+
+/// `fl=` carries an address in characters a URI parameter allows.
+fn encode_flow(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v4) => format!("{}~{}", v4.ip(), v4.port()),
+        SocketAddr::V6(v6) => format!("{}~{}", v6.ip().to_string().replace(':', "-"), v6.port()),
+    }
+}
+
+fn decode_flow(s: &str) -> Option<SocketAddr> {
+    let (ip, port) = s.split_once('~')?;
+    let ip: IpAddr = ip.replace('-', ":").parse().ok()?;
+    Some(SocketAddr::new(ip, port.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests;

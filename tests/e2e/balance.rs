@@ -1,0 +1,248 @@
+//! Two switch nodes on one PostgreSQL server (started by the test) behind
+//! `softswitch balance`: phones register and call through the balancer only; calls
+//! spread over both nodes and reach a phone whichever node took its registration;
+//! a node killed under load is taken out and its share moves to the survivor with
+//! no registration lost; it rejoins when restarted; a balancer killed and restarted
+//! picks up where it was.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use softswitch_e2e::process::wait_until;
+use softswitch_e2e::switch::Database;
+use softswitch_e2e::{Balancer, Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, scenario};
+
+/// A node that answers for the balancer's address (host 10) too.
+fn node(net: &TestNet, host: u8, name: &str, url: &str) -> Switch {
+    let mut o = SwitchOptions::new(net.ip(host));
+    o.database = Database::Postgres(url.to_string());
+    o.extra = format!("[node]\nname = \"{name}\"\n");
+    o.sip_extra = format!("aliases = [\"{}\"]\n", net.ip(10));
+    Switch::start(o)
+}
+
+fn phone(net: &TestNet, host: u8) -> SocketAddr {
+    SocketAddr::new(net.ip(host).into(), 5070)
+}
+
+/// `n` short calls from 1001 (host 6) to 1002 through the balancer, `rate` per second.
+fn calls(lb: &Balancer, net: &TestNet, n: u32, rate: u32) -> Sipp {
+    Sipp::new(
+        scenario("call_caller_short.xml"),
+        phone(net, 6),
+        lb.sip_addr(),
+    )
+    .calls(n)
+    .arg("-r")
+    .arg(rate.to_string())
+    .arg("-l")
+    .arg("100")
+    .arg("-s")
+    .arg("1002")
+    .arg("-au")
+    .arg("1001")
+    .arg("-ap")
+    .arg("secret1001")
+    .key("caller", "1001")
+    .arg("-mi")
+    .arg(net.ip(6).to_string())
+    .arg("-mp")
+    .arg("7000")
+}
+
+/// 1002's phone on host 5, answering `n` calls.
+fn callee(lb: &Balancer, net: &TestNet, n: u32) -> softswitch_e2e::RunningSipp {
+    Sipp::new(scenario("call_callee.xml"), phone(net, 5), lb.sip_addr())
+        .calls(n)
+        .arg("-mi")
+        .arg(net.ip(5).to_string())
+        .arg("-mp")
+        .arg("6000")
+        .spawn()
+}
+
+fn successful(run: &SippRun) -> u64 {
+    stat(run, "Successful call")
+}
+
+fn failed(run: &SippRun) -> u64 {
+    stat(run, "Failed call")
+}
+
+/// A cumulative counter from SIPp's final statistics screen.
+fn stat(run: &SippRun, name: &str) -> u64 {
+    run.stdout
+        .lines()
+        .rfind(|l| l.contains(name))
+        .and_then(|l| l.split('|').nth(2))
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Answered calls per node, from the shared CDR table.
+fn answered_by_node(sw: &Switch) -> BTreeMap<String, u64> {
+    let out = sw.cli(&["cdr", "--last", "1000", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut by = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["disposition"] == "ANSWERED" {
+            *by.entry(v["node"].as_str().unwrap_or("?").to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    by
+}
+
+#[test]
+fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
+    let pg = Postgres::start(28432 + (std::process::id() % 1000) as u16);
+    let url = pg.create_database("balanced");
+    let net = TestNet::new();
+    let mut n1 = node(&net, 1, "node-1", &url);
+    let n2 = node(&net, 2, "node-2", &url);
+    let mut lb = Balancer::start(
+        net.ip(10).into(),
+        &[("node-1", n1.sip_addr()), ("node-2", n2.sip_addr())],
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "up"
+            && lb.node_state("node-2") == "up"),
+        "{}\n{}",
+        lb.status(),
+        lb.log()
+    );
+
+    // 1002 registers through the balancer: the binding is shared, with the
+    // balancer's Path naming the phone's address.
+    let reg = Sipp::new(scenario("register.xml"), phone(&net, 5), lb.sip_addr())
+        .user("1002", "secret1002")
+        .key("expires", "600")
+        .run();
+    assert!(
+        reg.succeeded(),
+        "1002 did not register: {reg}\n{}",
+        lb.log()
+    );
+    let bindings = n2.registrations();
+    let bob = bindings
+        .iter()
+        .find(|b| b["aor"] == "1002@pbx.test")
+        .expect("1002 in the shared location");
+    let path = bob["path"].to_string();
+    assert!(
+        path.contains(&format!("{}:5060;lr", net.ip(10))) && path.contains("fl="),
+        "{bob}"
+    );
+
+    // 200 calls through the balancer: all connect, both nodes take a share, and
+    // each reaches 1002 whichever node took its registration.
+    let answering = callee(&lb, &net, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let run = calls(&lb, &net, 200, 50).run();
+    let answered = answering.wait();
+    assert!(run.succeeded(), "{run}\n{}", lb.log());
+    assert!(answered.succeeded(), "{answered}");
+    // CDRs are written in batches after the calls end.
+    let mut spread = BTreeMap::new();
+    wait_until(Duration::from_secs(5), || {
+        spread = answered_by_node(&n1);
+        spread.values().sum::<u64>() >= 200
+    });
+    eprintln!("answered per node: {spread:?}");
+    assert_eq!(spread.values().sum::<u64>(), 200, "{spread:?}");
+    for name in ["node-1", "node-2"] {
+        assert!(spread.get(name).copied().unwrap_or(0) >= 50, "{spread:?}");
+    }
+
+    // node-1 dies under load. The balancer takes it out; the calls it had are
+    // lost with it, every call after that goes to node-2.
+    let answering = callee(&lb, &net, 150);
+    std::thread::sleep(Duration::from_millis(300));
+    let load = calls(&lb, &net, 150, 50).spawn();
+    std::thread::sleep(Duration::from_secs(1));
+    n1.kill();
+    let killed = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "down"),
+        "{}",
+        lb.status()
+    );
+    let detection = killed.elapsed();
+    eprintln!(
+        "node-1 taken out {:.0} ms after it was killed",
+        detection.as_secs_f64() * 1000.0
+    );
+    assert!(detection < Duration::from_millis(1500), "{detection:?}");
+    let during = load.wait();
+    drop(answering);
+    eprintln!(
+        "calls while node-1 died: {} ok, {} failed",
+        successful(&during),
+        failed(&during)
+    );
+
+    let answering = callee(&lb, &net, 100);
+    std::thread::sleep(Duration::from_millis(300));
+    let after = calls(&lb, &net, 100, 50).run();
+    let answered = answering.wait();
+    assert!(
+        after.succeeded(),
+        "calls after the loss: {after}\n{}",
+        lb.log()
+    );
+    assert!(answered.succeeded(), "{answered}");
+    assert!(
+        n2.contacts_of("1002").len() == 1,
+        "the registration survived, once: {:?}",
+        n2.registrations()
+    );
+
+    // node-1 comes back and gets calls again.
+    n1.restart();
+    let back = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "up"),
+        "{}",
+        lb.status()
+    );
+    eprintln!(
+        "node-1 back in {:.0} ms after its restart",
+        back.elapsed().as_secs_f64() * 1000.0
+    );
+
+    // The balancer itself dies and restarts: registrations are in the database and
+    // its routing is in the messages, so calls go on.
+    lb.relaunch();
+    assert!(
+        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "up"
+            && lb.node_state("node-2") == "up"),
+        "{}",
+        lb.status()
+    );
+    let answering = callee(&lb, &net, 40);
+    std::thread::sleep(Duration::from_millis(300));
+    let again = calls(&lb, &net, 40, 40).run();
+    let answered = answering.wait();
+    assert!(
+        again.succeeded(),
+        "after the balancer restart: {again}\n{}",
+        lb.log()
+    );
+    assert!(answered.succeeded(), "{answered}");
+    let table = String::from_utf8_lossy(
+        &std::process::Command::new(softswitch_e2e::binary())
+            .args(["balance", "--status", "--config"])
+            .arg(&lb.config)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(table.contains("node-1") && table.contains("up"), "{table}");
+}
