@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use softswitch_e2e::net::status_of;
 use softswitch_e2e::process::wait_until;
 use softswitch_e2e::switch::Database;
-use softswitch_e2e::{Balancer, Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, scenario};
+use softswitch_e2e::{
+    Balancer, Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, UdpClient, scenario,
+};
 
 /// A node that answers for the balancer's address (host 10) too.
 fn node(net: &TestNet, host: u8, name: &str, url: &str) -> Switch {
@@ -80,17 +83,24 @@ fn stat(run: &SippRun, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Answered calls per node, from the shared CDR table.
-fn answered_by_node(sw: &Switch) -> BTreeMap<String, u64> {
+/// The shared CDR table, as `softswitch cdr --json` through `sw` prints it.
+fn cdr_rows(sw: &Switch) -> Vec<serde_json::Value> {
     let out = sw.cli(&["cdr", "--last", "1000", "--json"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Answered calls per node.
+fn answered_by_node(sw: &Switch) -> BTreeMap<String, u64> {
     let mut by = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for v in cdr_rows(sw) {
         if v["disposition"] == "ANSWERED" {
             *by.entry(v["node"].as_str().unwrap_or("?").to_owned())
                 .or_insert(0) += 1;
@@ -186,6 +196,40 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
         successful(&during),
         failed(&during)
     );
+
+    // A late request of a call node-1 had gets a 481 from the survivor at once.
+    let late = UdpClient::bind(SocketAddr::new(net.ip(8).into(), 5070));
+    let bye = format!(
+        "BYE sip:1002@{n1} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKlate1;rport\r\n\
+         Route: <sip:{lb};lr;sn=node-1;fl={late_ip}~5070>\r\nMax-Forwards: 70\r\n\
+         From: <sip:1001@pbx.test>;tag=gone1\r\nTo: <sip:1002@pbx.test>;tag=gone2\r\n\
+         Call-ID: of-a-lost-call\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n",
+        n1 = n1.sip_addr(),
+        me = late.local(),
+        lb = lb.sip_addr(),
+        late_ip = net.ip(8),
+    );
+    let asked = Instant::now();
+    let answer = late
+        .request(lb.sip_addr(), &bye, Duration::from_secs(2))
+        .expect("an answer to a lost call's BYE");
+    assert_eq!(status_of(&answer), Some(481), "{answer}");
+    eprintln!(
+        "a lost call's BYE answered 481 in {:.0} ms",
+        asked.elapsed().as_secs_f64() * 1000.0
+    );
+
+    // The calls node-1 had in progress are closed by the survivor as node_lost.
+    let mut lost = 0;
+    wait_until(Duration::from_secs(10), || {
+        lost = cdr_rows(&n2)
+            .iter()
+            .filter(|c| c["end_reason"] == "node_lost" && c["node"] == "node-1")
+            .count();
+        lost > 0
+    });
+    eprintln!("node_lost CDRs written by the survivor: {lost}");
+    assert!(lost > 0, "no node_lost CDR for node-1's calls");
 
     let answering = callee(&lb, &net, 100);
     std::thread::sleep(Duration::from_millis(300));

@@ -206,6 +206,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     tokio::spawn(sweep_loop(node.clone()));
     tokio::spawn(peers::probe_loop(node.clone()));
+    // Calls this node had when it last went down, before its heartbeat says it is up.
+    node.close_lost_calls(Some(&node.config.node.name)).await;
     tokio::spawn(heartbeat_loop(node.clone(), unix_now_ms()));
     tokio::spawn(share_loop(node.clone()));
     tokio::spawn(digit_loop(node.clone(), digits_rx));
@@ -533,6 +535,23 @@ async fn heartbeat_loop(node: Arc<Node>, started_at: i64) {
                 tracing::error!(error = %e, "cannot write this node's heartbeat");
             }
             Err(_) => {}
+        }
+        node.close_lost_calls(None).await;
+    }
+}
+
+impl Node {
+    /// Writes `node_lost` CDRs for the calls of nodes that died (or of this node's
+    /// previous life, at start).
+    async fn close_lost_calls(&self, restarting: Option<&str>) {
+        match self.store.close_lost_calls(unix_now_ms(), restarting).await {
+            Ok(cdrs) if !cdrs.is_empty() => {
+                let mut nodes: Vec<&str> = cdrs.iter().map(|c| c.node.as_str()).collect();
+                nodes.dedup();
+                tracing::warn!(calls = cdrs.len(), nodes = %nodes.join(","), "closed the calls of lost nodes (node_lost)");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot close the calls of lost nodes"),
         }
     }
 }

@@ -234,6 +234,17 @@ impl Services for NodeServices<'_> {
         let _ = self.node.mailbox_changes.send(mailbox.clone());
     }
 
+    fn call_opened(&self, call: crate::store::cdr::OpenCall) {
+        self.note_open_call(Change::Opened(Box::new(call)));
+    }
+
+    fn call_answered(&self, uniqueid: &str, at_ms: i64) {
+        self.note_open_call(Change::Answered {
+            uniqueid: uniqueid.to_owned(),
+            at: at_ms,
+        });
+    }
+
     fn write_cdr(&self, cdr: Cdr) {
         let uniqueid = cdr.uniqueid.clone();
         let done = Box::new(move |result: Result<(), Arc<crate::store::StoreError>>| {
@@ -263,6 +274,20 @@ impl Services for NodeServices<'_> {
 }
 
 impl NodeServices<'_> {
+    /// Queues an `open_calls` change with the registrations' commits. With the queue
+    /// full it is dropped: the row only matters if this node dies mid-call, and the
+    /// CDR written at the call's end does not depend on it.
+    fn note_open_call(&self, change: Change) {
+        let done = Box::new(|result: Result<(), Arc<crate::store::StoreError>>| {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not record a call in progress");
+            }
+        });
+        if self.node.writer.submit(vec![change], done).is_err() {
+            tracing::warn!("database queue full: a call in progress is not recorded");
+        }
+    }
+
     /// One sound file by name, from the cache or the sounds directory: first the
     /// language's subdirectory, then the directory itself, each extension in turn.
     fn load_prompt(&self, name: &str, language: &str) -> Result<Arc<Prompt>, String> {

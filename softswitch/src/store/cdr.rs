@@ -33,6 +33,82 @@ pub struct Cdr {
 }
 
 /// One CDR row; also used by the group-commit writer inside its transaction.
+/// Binds a CDR's columns to [`INSERT_CDR`], in its order.
+macro_rules! bind_cdr {
+    ($query:expr, $c:expr) => {{
+        let c = $c;
+        $query
+            .bind(&c.uniqueid)
+            .bind(&c.node)
+            .bind(c.start_at)
+            .bind(c.answer_at)
+            .bind(c.end_at)
+            .bind(c.duration)
+            .bind(c.billsec)
+            .bind(&c.src)
+            .bind(&c.dst)
+            .bind(&c.dcontext)
+            .bind(&c.clid)
+            .bind(&c.dstchannel)
+            .bind(&c.lastapp)
+            .bind(&c.disposition)
+            .bind(c.hangup_cause)
+            .bind(&c.end_reason)
+            .bind(c.sip_status)
+            .bind(&c.media)
+            .bind(c.pdd_ms)
+    }};
+}
+pub(super) use bind_cdr;
+
+/// A call in progress as the database knows it, for closing its CDR if its node
+/// dies.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OpenCall {
+    pub uniqueid: String,
+    pub node: String,
+    pub start_at: i64,
+    pub answer_at: Option<i64>,
+    pub src: String,
+    pub dst: String,
+    pub dcontext: String,
+    pub clid: String,
+}
+
+impl OpenCall {
+    /// The CDR of a call its node took down with it: ended at the node's last sign
+    /// of life, cause 38 (network out of order).
+    pub fn lost_at(self, end_at: i64) -> Cdr {
+        let end_at = end_at.max(self.start_at);
+        Cdr {
+            duration: (end_at - self.start_at) / 1000,
+            billsec: self.answer_at.map_or(0, |a| (end_at - a).max(0) / 1000),
+            disposition: if self.answer_at.is_some() {
+                "ANSWERED"
+            } else {
+                "FAILED"
+            }
+            .into(),
+            uniqueid: self.uniqueid,
+            node: self.node,
+            start_at: self.start_at,
+            answer_at: self.answer_at,
+            end_at,
+            src: self.src,
+            dst: self.dst,
+            dcontext: self.dcontext,
+            clid: self.clid,
+            dstchannel: String::new(),
+            lastapp: String::new(),
+            hangup_cause: 38,
+            end_reason: "node_lost".into(),
+            sip_status: None,
+            media: "{}".into(),
+            pdd_ms: None,
+        }
+    }
+}
+
 /// A CDR already stored (the same call written twice) is left as it is: one
 /// conflicting row must not fail the batch of registrations it commits with.
 pub(super) const INSERT_CDR: &str = "INSERT INTO cdr (uniqueid, node, start_at, answer_at, end_at, \
@@ -43,12 +119,8 @@ pub(super) const INSERT_CDR: &str = "INSERT INTO cdr (uniqueid, node, start_at, 
 
 impl Store {
     pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query(INSERT_CDR)
-            .bind(&c.uniqueid).bind(&c.node).bind(c.start_at).bind(c.answer_at).bind(c.end_at)
-            .bind(c.duration).bind(c.billsec).bind(&c.src).bind(&c.dst).bind(&c.dcontext)
-            .bind(&c.clid).bind(&c.dstchannel).bind(&c.lastapp).bind(&c.disposition)
-            .bind(c.hangup_cause).bind(&c.end_reason).bind(c.sip_status).bind(&c.media)
-            .bind(c.pdd_ms).execute(pool).await.map(|_| ()))?;
+        on_pool!(self, pool => bind_cdr!(sqlx::query(INSERT_CDR), c)
+            .execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 

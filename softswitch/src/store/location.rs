@@ -12,8 +12,18 @@ use crate::sip::transaction::TransportKind;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Upsert(Binding),
-    Remove { aor: String, contact: String },
+    Remove {
+        aor: String,
+        contact: String,
+    },
     Cdr(Box<super::cdr::Cdr>),
+    /// A call started: its row in `open_calls` until its CDR.
+    Opened(Box<super::cdr::OpenCall>),
+    /// A call in progress was answered.
+    Answered {
+        uniqueid: String,
+        at: i64,
+    },
 }
 
 /// Rows per statement: far below SQLite's bound-parameter limit with 14 columns.
@@ -156,16 +166,37 @@ impl Store {
                 );
                 qb.build().execute(&mut *tx).await?;
             }
+            // Call records in submission order: a call's start, answer and end may
+            // share one batch.
             for change in changes {
-                if let Change::Cdr(c) = change {
-                    sqlx::query(super::cdr::INSERT_CDR)
-                        .bind(&c.uniqueid).bind(&c.node).bind(c.start_at).bind(c.answer_at)
-                        .bind(c.end_at).bind(c.duration).bind(c.billsec).bind(&c.src).bind(&c.dst)
-                        .bind(&c.dcontext).bind(&c.clid).bind(&c.dstchannel).bind(&c.lastapp)
-                        .bind(&c.disposition).bind(c.hangup_cause).bind(&c.end_reason)
-                        .bind(c.sip_status).bind(&c.media).bind(c.pdd_ms)
+                match change {
+                    Change::Cdr(c) => {
+                        super::cdr::bind_cdr!(sqlx::query(super::cdr::INSERT_CDR), c)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("DELETE FROM open_calls WHERE uniqueid = $1")
+                            .bind(&c.uniqueid)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Change::Opened(o) => {
+                        sqlx::query(
+                            "INSERT INTO open_calls (uniqueid, node, start_at, src, dst, dcontext, clid) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (uniqueid) DO NOTHING",
+                        )
+                        .bind(&o.uniqueid).bind(&o.node).bind(o.start_at).bind(&o.src)
+                        .bind(&o.dst).bind(&o.dcontext).bind(&o.clid)
                         .execute(&mut *tx)
                         .await?;
+                    }
+                    Change::Answered { uniqueid, at } => {
+                        sqlx::query("UPDATE open_calls SET answer_at = $1 WHERE uniqueid = $2")
+                            .bind(at)
+                            .bind(uniqueid)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Change::Upsert(_) | Change::Remove { .. } => {}
                 }
             }
             tx.commit().await?;
@@ -195,7 +226,7 @@ fn location_payloads(changes: &[Change], node: &str) -> Vec<String> {
         .filter_map(|c| match c {
             Change::Upsert(b) => Some(b.aor.as_str()),
             Change::Remove { aor, .. } => Some(aor.as_str()),
-            Change::Cdr(_) => None,
+            _ => None,
         })
         .collect();
     aors.sort_unstable();
@@ -214,7 +245,7 @@ fn last_write_wins(changes: &[Change]) -> (Vec<&Binding>, Vec<(&str, &str)>) {
         let key = match c {
             Change::Upsert(b) => (b.aor.as_str(), b.contact.as_str()),
             Change::Remove { aor, contact } => (aor.as_str(), contact.as_str()),
-            Change::Cdr(_) => continue,
+            _ => continue,
         };
         if !seen.insert(key) {
             continue;
@@ -222,7 +253,7 @@ fn last_write_wins(changes: &[Change]) -> (Vec<&Binding>, Vec<(&str, &str)>) {
         match c {
             Change::Upsert(b) => upserts.push(b),
             Change::Remove { .. } => removals.push(key),
-            Change::Cdr(_) => {}
+            _ => {}
         }
     }
     (upserts, removals)

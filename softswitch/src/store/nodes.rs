@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::cdr::{Cdr, OpenCall};
 use super::{Store, StoreError, on_pool};
 
 /// A node missing this many milliseconds of heartbeats is taken as lost (the
@@ -53,6 +54,48 @@ impl Store {
             .bind(n.heartbeat_at).bind(&n.name)
             .execute(pool).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Turns the open calls of nodes that are gone into `node_lost` CDRs, ended at
+    /// each node's last heartbeat: nodes lost as of `now_ms`, nodes that stopped,
+    /// and `restarting` (this node's earlier life, whose heartbeat is still fresh).
+    /// The rows are deleted and the CDRs written in one transaction, so when several
+    /// survivors try at once each call is closed exactly once.
+    pub async fn close_lost_calls(
+        &self,
+        now_ms: i64,
+        restarting: Option<&str>,
+    ) -> Result<Vec<Cdr>, StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let gone: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT name, heartbeat_at FROM nodes \
+                 WHERE (state <> 'stopped' AND heartbeat_at < $1) OR state = 'stopped' OR name = $2",
+            )
+            .bind(now_ms - LOST_AFTER_MS)
+            .bind(restarting.unwrap_or(""))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut cdrs = Vec::new();
+            for (name, heartbeat_at) in gone {
+                let open: Vec<OpenCall> = sqlx::query_as(
+                    "DELETE FROM open_calls WHERE node = $1 RETURNING uniqueid, node, start_at, \
+                     answer_at, src, dst, dcontext, clid",
+                )
+                .bind(&name)
+                .fetch_all(&mut *tx)
+                .await?;
+                for call in open {
+                    let cdr = call.lost_at(heartbeat_at);
+                    super::cdr::bind_cdr!(sqlx::query(super::cdr::INSERT_CDR), &cdr)
+                        .execute(&mut *tx)
+                        .await?;
+                    cdrs.push(cdr);
+                }
+            }
+            tx.commit().await?;
+            Ok(cdrs)
+        })
     }
 
     pub async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {

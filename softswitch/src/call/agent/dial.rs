@@ -340,7 +340,7 @@ impl CallAgent<'_> {
                     call.cdr.sip_status = Some(status);
                     if call.a.final_sent {
                         // The dialplan answered already; the caller keeps the SDP it has.
-                        call.cdr.answer_ms.get_or_insert(self.wall_ms);
+                        self.mark_answered(&mut call);
                     } else {
                         self.answer_caller(&mut call, answer.as_ref(), now);
                     }

@@ -172,6 +172,10 @@ pub trait Services {
     fn device_use(&self, user: &str, busy: bool);
     /// Stores a finished call's record; must not block.
     fn write_cdr(&self, cdr: Cdr);
+    /// A call started (recorded so a survivor can close its CDR if this node dies).
+    fn call_opened(&self, _call: crate::store::cdr::OpenCall) {}
+    /// A call in progress was answered at `at_ms`.
+    fn call_answered(&self, _uniqueid: &str, _at_ms: i64) {}
     /// Where the relay reports the digits of the call whose caller's Call-ID is
     /// `call_id`; they come back as [`CallAgent::handle_digit`].
     fn digit_sink(&self, call_id: &str) -> media::relay::DigitSink;

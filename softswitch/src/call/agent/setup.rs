@@ -231,6 +231,16 @@ impl CallAgent<'_> {
             },
         };
         tracing::info!(call = %call.uniqueid, from = %user, to = %call.cdr.dst, context = %call.cdr.dcontext, "new call");
+        self.svc.call_opened(crate::store::cdr::OpenCall {
+            uniqueid: call.uniqueid.clone(),
+            node: self.svc.config().node.name.clone(),
+            start_at: call.cdr.start_ms,
+            answer_at: None,
+            src: call.cdr.src.clone(),
+            dst: call.cdr.dst.clone(),
+            dcontext: call.cdr.dcontext.clone(),
+            clid: call.cdr.clid.clone(),
+        });
         self.svc.device_use(&user, true);
         self.calls.index_call_id(&call_id, call.id);
         self.drive(call, Resume::Start, now);
@@ -679,7 +689,7 @@ impl CallAgent<'_> {
         call.arm(now + ACK_WAIT, Timer::AckTimeout);
         call.phase = Phase::Answered;
         call.answered_at = Some(now);
-        call.cdr.answer_ms.get_or_insert(self.wall_ms);
+        self.mark_answered(call);
         if call.relay.is_some() && self.svc.config().rtp.media_timeout > 0 {
             call.arm(now + self.media_check_interval(), Timer::MediaCheck);
         }

@@ -134,6 +134,14 @@ impl CallAgent<'_> {
         tracing::info!(call = %call.uniqueid, cause, "call ended");
     }
 
+    /// The call's answer time, set once.
+    pub(super) fn mark_answered(&self, call: &mut Call) {
+        if call.cdr.answer_ms.is_none() {
+            call.cdr.answer_ms = Some(self.wall_ms);
+            self.svc.call_answered(&call.uniqueid, self.wall_ms);
+        }
+    }
+
     pub(super) fn write_cdr(&self, call: &Call, media: Option<serde_json::Value>) {
         let end = self.wall_ms;
         let c = &call.cdr;
