@@ -16,12 +16,12 @@ use softswitch_e2e::{
     Balancer, Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, UdpClient, scenario,
 };
 
-/// A node that answers for the balancer's address (host 10) too.
+/// A node that answers for the balancers' addresses (hosts 10 and 11) too.
 fn node(net: &TestNet, host: u8, name: &str, url: &str) -> Switch {
     let mut o = SwitchOptions::new(net.ip(host));
     o.database = Database::Postgres(url.to_string());
     o.extra = format!("[node]\nname = \"{name}\"\n");
-    o.sip_extra = format!("aliases = [\"{}\"]\n", net.ip(10));
+    o.sip_extra = format!("aliases = [\"{}\", \"{}\"]\n", net.ip(10), net.ip(11));
     Switch::start(o)
 }
 
@@ -241,6 +241,13 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
         lb.log()
     );
     assert!(answered.succeeded(), "{answered}");
+    // The phone re-registers (through whichever node now takes it): still one
+    // binding, not one per node.
+    let rereg = Sipp::new(scenario("register.xml"), phone(&net, 5), lb.sip_addr())
+        .user("1002", "secret1002")
+        .key("expires", "600")
+        .run();
+    assert!(rereg.succeeded(), "{rereg}");
     assert!(
         n2.contacts_of("1002").len() == 1,
         "the registration survived, once: {:?}",
@@ -289,4 +296,27 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
     )
     .into_owned();
     assert!(table.contains("node-1") && table.contains("up"), "{table}");
+
+    // A second balancer side by side (as behind DNS SRV): calls through it reach
+    // 1002, whose Path still names the first one.
+    let lb2 = Balancer::start(
+        net.ip(11).into(),
+        &[("node-1", n1.sip_addr()), ("node-2", n2.sip_addr())],
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || lb2.node_state("node-1") == "up"
+            && lb2.node_state("node-2") == "up"),
+        "{}",
+        lb2.status()
+    );
+    let answering = callee(&lb, &net, 20);
+    std::thread::sleep(Duration::from_millis(300));
+    let via_second = calls(&lb2, &net, 20, 20).run();
+    let answered = answering.wait();
+    assert!(
+        via_second.succeeded(),
+        "through the second balancer: {via_second}\n{}",
+        lb2.log()
+    );
+    assert!(answered.succeeded(), "{answered}");
 }
