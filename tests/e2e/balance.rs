@@ -150,6 +150,64 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
         "{bob}"
     );
 
+    // A call with audio between phones on different nodes: the balancer sends
+    // this Call-ID to the node that did not take 1002's registration.
+    let registered_on = bob["node"].as_str().expect("the binding's node").to_owned();
+    let call_id = (0..64)
+        .map(|i| format!("audio-{i}@balance.test"))
+        .find(|c| lb.route_of(c) != registered_on)
+        .expect("a Call-ID for the other node");
+    let audio = n1.dir.path().join("pattern.ulaw");
+    std::fs::write(
+        &audio,
+        (0..8000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(scenario("call_caller.xml"))
+        .unwrap()
+        .replace("[audio]", audio.to_str().unwrap());
+    let audio_caller = n1.dir.path().join("call_caller.xml");
+    std::fs::write(&audio_caller, text).unwrap();
+    let echo = Sipp::new(scenario("call_callee.xml"), phone(&net, 5), lb.sip_addr())
+        .arg("-rtp_echo")
+        .arg("-mi")
+        .arg(net.ip(5).to_string())
+        .arg("-mp")
+        .arg("6000")
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = Sipp::new(&audio_caller, phone(&net, 6), lb.sip_addr())
+        .arg("-cid_str")
+        .arg(&call_id)
+        .arg("-s")
+        .arg("1002")
+        .arg("-au")
+        .arg("1001")
+        .arg("-ap")
+        .arg("secret1001")
+        .key("caller", "1001")
+        .arg("-mi")
+        .arg(net.ip(6).to_string())
+        .arg("-mp")
+        .arg("7000")
+        .run();
+    let echo = echo.wait();
+    assert!(alice.succeeded(), "audio call: {alice}\n{}", lb.log());
+    assert!(echo.succeeded(), "audio callee: {echo}");
+    let mut cdr = serde_json::Value::Null;
+    wait_until(Duration::from_secs(5), || {
+        cdr = cdr_rows(&n1)
+            .into_iter()
+            .find(|c| c["src"] == "1001")
+            .unwrap_or_default();
+        !cdr.is_null()
+    });
+    assert_ne!(cdr["node"], registered_on.as_str(), "{cdr}");
+    for side in ["caller", "callee"] {
+        let packets = cdr["media"][side]["packets"].as_u64().unwrap_or(0);
+        assert!(packets >= 40, "{side} RTP through the relay: {cdr}");
+    }
+
     // 200 calls through the balancer: all connect, both nodes take a share, and
     // each reaches 1002 whichever node took its registration.
     let answering = callee(&lb, &net, 200);
@@ -162,10 +220,14 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
     let mut spread = BTreeMap::new();
     wait_until(Duration::from_secs(5), || {
         spread = answered_by_node(&n1);
-        spread.values().sum::<u64>() >= 200
+        spread.values().sum::<u64>() >= 201
     });
     eprintln!("answered per node: {spread:?}");
-    assert_eq!(spread.values().sum::<u64>(), 200, "{spread:?}");
+    assert_eq!(
+        spread.values().sum::<u64>(),
+        201,
+        "the audio call and 200 more: {spread:?}"
+    );
     for name in ["node-1", "node-2"] {
         assert!(spread.get(name).copied().unwrap_or(0) >= 50, "{spread:?}");
     }

@@ -93,6 +93,24 @@ impl Balancer {
         serde_json::from_slice(&out.stdout).expect("balance --status --json prints JSON")
     }
 
+    /// The node a new dialog with `call_id` goes to (`softswitch balance --explain`).
+    pub fn route_of(&self, call_id: &str) -> String {
+        let out = Command::new(crate::binary())
+            .args(["balance", "--explain", call_id, "--json", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run softswitch balance --explain");
+        assert!(
+            out.status.success(),
+            "balance --explain failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("balance --explain --json prints JSON");
+        v["node"].as_str().unwrap_or("none").to_owned()
+    }
+
     /// The state the balancer gives `node` (`up`, `down`, `draining` …).
     pub fn node_state(&self, node: &str) -> String {
         self.status()["nodes"]

@@ -155,12 +155,33 @@ fn router(b: Arc<Balancer>) -> Router {
     Router::new()
         .route("/api/health", get(status))
         .route("/api/balancer", get(status))
+        .route("/api/balancer/route", get(route))
         .layer(middleware::from_fn_with_state(b.clone(), require_token))
         .with_state(b)
 }
 
 async fn status(State(b): State<Arc<Balancer>>) -> Json<serde_json::Value> {
     Json(b.status())
+}
+
+#[derive(serde::Deserialize)]
+struct RouteQuery {
+    call_id: String,
+}
+
+/// `GET /api/balancer/route?call_id=X`: the node a new dialog with this Call-ID
+/// goes to now (null when no node takes calls).
+async fn route(
+    State(b): State<Arc<Balancer>>,
+    axum::extract::Query(q): axum::extract::Query<RouteQuery>,
+) -> Json<serde_json::Value> {
+    let p = b.lock();
+    let node = p.nodes.peek(&q.call_id).map(|i| p.nodes.spec(i).clone());
+    Json(serde_json::json!({
+        "call_id": q.call_id,
+        "node": node.as_ref().map(|n| n.name.clone()),
+        "address": node.as_ref().map(|n| n.addr.to_string()),
+    }))
 }
 
 async fn require_token(State(b): State<Arc<Balancer>>, req: Request, next: Next) -> Response {

@@ -84,16 +84,20 @@ impl NodeSet {
     /// same choice, and losing a node moves only that node's share. When none takes
     /// calls, None: the caller answers 503.
     pub fn pick(&mut self, call_id: &str) -> Option<usize> {
-        let best = self
-            .members
+        let best = self.peek(call_id)?;
+        self.members[best].chosen += 1;
+        Some(best)
+    }
+
+    /// The node [`NodeSet::pick`] would choose now, without counting it.
+    pub fn peek(&self, call_id: &str) -> Option<usize> {
+        self.members
             .iter()
             .enumerate()
             .filter(|(_, m)| m.health.takes_calls())
             .map(|(i, m)| (score(call_id, &m.spec.name, m.spec.weight), i))
             .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, i)| i)?;
-        self.members[best].chosen += 1;
-        Some(best)
+            .map(|(_, i)| i)
     }
 
     /// Runs the health timers; returns the probes due now and the changes made.

@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::admin::client;
 use crate::balance::config::BalancerConfig;
 
-pub async fn status(config_path: &Path, node: Option<String>, json: bool) -> anyhow::Result<()> {
+/// The running balancer's admin API and its token.
+fn target(config_path: &Path, node: Option<String>) -> anyhow::Result<(String, Option<String>)> {
     let config = match &node {
         Some(_) => BalancerConfig::load(config_path).ok(),
         None => Some(BalancerConfig::load(config_path)?),
@@ -22,7 +23,48 @@ pub async fn status(config_path: &Path, node: Option<String>, json: bool) -> any
             format!("http://{addr}")
         }
     };
-    let token = config.and_then(|c| c.admin.token);
+    Ok((base, config.and_then(|c| c.admin.token)))
+}
+
+/// `softswitch balance --explain CALL-ID`.
+pub async fn explain(
+    config_path: &Path,
+    node: Option<String>,
+    call_id: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (base, token) = target(config_path, node)?;
+    let encoded: String = call_id
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let v = client::get_json(
+        &base,
+        &format!("/api/balancer/route?call_id={encoded}"),
+        token.as_deref(),
+    )
+    .await?;
+    if json {
+        println!("{v}");
+    } else {
+        match v["node"].as_str() {
+            Some(n) => println!(
+                "{call_id} -> {n} ({})",
+                v["address"].as_str().unwrap_or("?")
+            ),
+            None => println!("{call_id} -> no node takes calls now (503)"),
+        }
+    }
+    Ok(())
+}
+
+pub async fn status(config_path: &Path, node: Option<String>, json: bool) -> anyhow::Result<()> {
+    let (base, token) = target(config_path, node)?;
     let v = client::get_json(&base, "/api/balancer", token.as_deref()).await?;
     let mut out = std::io::stdout().lock();
     if json {

@@ -132,6 +132,10 @@ pub enum Command {
         /// With --status: the status as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Ask the running balancer which node a new dialog with this Call-ID
+        /// goes to now.
+        #[arg(long, value_name = "CALL-ID")]
+        explain: Option<String>,
     },
     /// Dial-peer tools.
     Gateway {
@@ -296,7 +300,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             status,
             node,
             json,
+            explain,
         } => {
+            if let Some(call_id) = explain {
+                block_on(balance::explain(&config, node, &call_id, json))?;
+                return Ok(0);
+            }
             if status {
                 block_on(balance::status(&config, node, json))?;
                 return Ok(0);

@@ -18,6 +18,10 @@ pub async fn print(config: &Config, json: bool) -> anyhow::Result<()> {
         .load_bindings(now)
         .await
         .context("cannot read registrations")?;
+    let via = store
+        .binding_nodes()
+        .await
+        .context("cannot read registrations")?;
     store.close().await;
     let mut out = std::io::stdout().lock();
     if json {
@@ -29,6 +33,7 @@ pub async fn print(config: &Config, json: bool) -> anyhow::Result<()> {
                 "source": format!("{}:{}", transport(b.transport), b.source),
                 "user_agent": b.user_agent,
                 "path": b.path,
+                "node": via.get(&(b.aor.clone(), b.contact.clone())),
                 "instance": b.instance,
                 "reg_id": b.reg_id,
                 "call_id": b.call_id,

@@ -88,6 +88,15 @@ impl Store {
         self.select_bindings(None, now).await
     }
 
+    /// Which node took each binding's last REGISTER, by (AOR, contact).
+    pub async fn binding_nodes(
+        &self,
+    ) -> Result<std::collections::HashMap<(String, String), String>, StoreError> {
+        let rows: Vec<(String, String, String)> = on_pool!(self, pool =>
+            sqlx::query_as("SELECT aor, contact, node FROM location").fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(a, c, n)| ((a, c), n)).collect())
+    }
+
     /// The unexpired bindings of these AORs only.
     pub(super) async fn load_bindings_where(
         &self,
