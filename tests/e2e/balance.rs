@@ -3,7 +3,7 @@
 //! spread over both nodes and reach a phone whichever node took its registration;
 //! a node killed under load is taken out and its share moves to the survivor with
 //! no registration lost; it rejoins when restarted; a balancer killed and restarted
-//! picks up where it was.
+//! picks up where it was; a node drained under load fails no call.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -381,4 +381,33 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
         lb2.log()
     );
     assert!(answered.succeeded(), "{answered}");
+
+    // node-1 drains under load, as for an upgrade: its calls finish, new ones go
+    // to node-2, and not one call fails.
+    let answering = callee(&lb, &net, 100);
+    std::thread::sleep(Duration::from_millis(300));
+    let load = calls(&lb, &net, 100, 50).spawn();
+    std::thread::sleep(Duration::from_millis(700));
+    let out = n1.cli(&["drain"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let during = load.wait();
+    let answered = answering.wait();
+    let status = lb.status();
+    eprintln!(
+        "drain under load: {} ok, {} failed, {} INVITEs refused by the draining node and sent to the other",
+        successful(&during),
+        failed(&during),
+        status["stats"]["retried"]
+    );
+    assert!(
+        during.succeeded(),
+        "calls while node-1 drained: {during}\n{}",
+        lb.log()
+    );
+    assert!(answered.succeeded(), "{answered}");
+    assert_eq!(lb.node_state("node-1"), "draining", "{status}");
 }

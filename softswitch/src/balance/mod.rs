@@ -7,6 +7,7 @@
 pub mod config;
 pub mod nodes;
 pub mod proxy;
+mod retry;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -40,9 +41,9 @@ impl Balancer {
 
     fn status(&self) -> serde_json::Value {
         let now = Instant::now();
-        let (nodes, stats): (Vec<NodeView>, ProxyStats) = {
+        let (nodes, stats, pending): (Vec<NodeView>, ProxyStats, usize) = {
             let p = self.lock();
-            (p.nodes.view(now), p.stats)
+            (p.nodes.view(now), p.stats, p.pending_invites())
         };
         serde_json::json!({
             "balancer": self.config.balance.name,
@@ -51,6 +52,7 @@ impl Balancer {
             "up_for_ms": self.started.elapsed().as_millis() as u64,
             "nodes_taking_calls": nodes.iter().filter(|n| matches!(n.state, "up" | "suspect")).count(),
             "stats": stats,
+            "invites_kept_for_retry": pending,
             "nodes": nodes,
         })
     }
@@ -129,10 +131,15 @@ async fn forward_loop(b: Arc<Balancer>) -> anyhow::Result<()> {
         };
         let data = bytes::Bytes::copy_from_slice(&buf[..n]);
         let out = b.lock().on_datagram(data, from, Instant::now());
-        if let Forward::Send(to, bytes) = out
-            && let Err(e) = b.socket.send_to(&bytes, to).await
-        {
-            tracing::debug!(%to, error = %e, "could not forward");
+        let sends = match out {
+            Forward::Send(to, bytes) => vec![(to, bytes)],
+            Forward::Several(all) => all,
+            Forward::Nothing => Vec::new(),
+        };
+        for (to, bytes) in sends {
+            if let Err(e) = b.socket.send_to(&bytes, to).await {
+                tracing::debug!(%to, error = %e, "could not forward");
+            }
         }
     }
 }

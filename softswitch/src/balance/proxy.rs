@@ -30,6 +30,8 @@ use crate::sip::wire::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Forward {
     Send(SocketAddr, Bytes),
+    /// A refused INVITE: the ACK of the refusal and the INVITE to another node.
+    Several(Vec<(SocketAddr, Bytes)>),
     /// Consumed (a probe's answer) or dropped (the log says why).
     Nothing,
 }
@@ -41,6 +43,8 @@ pub struct ProxyStats {
     pub responses: u64,
     pub dropped: u64,
     pub refused: u64,
+    /// New INVITEs a node refused with 503 + Retry-After, sent to another node.
+    pub retried: u64,
 }
 
 pub struct Proxy {
@@ -53,6 +57,7 @@ pub struct Proxy {
     listen: SocketAddr,
     pub nodes: NodeSet,
     pub stats: ProxyStats,
+    retries: super::retry::Retries,
 }
 
 impl Proxy {
@@ -71,6 +76,7 @@ impl Proxy {
             listen,
             nodes,
             stats: ProxyStats::default(),
+            retries: Default::default(),
         }
     }
 
@@ -92,7 +98,7 @@ impl Proxy {
         };
         let out = if msg.is_request() {
             self.stats.requests += 1;
-            self.request(&msg, from)
+            self.request(&msg, from, now, 1)
         } else {
             self.stats.responses += 1;
             self.response(&msg, from, now)
@@ -107,7 +113,14 @@ impl Proxy {
         }
     }
 
-    fn request(&mut self, msg: &Message, from: SocketAddr) -> Result<Forward, &'static str> {
+    /// `tries`: the nodes this INVITE has been sent to, counting this one.
+    fn request(
+        &mut self,
+        msg: &Message,
+        from: SocketAddr,
+        now: Instant,
+        tries: u8,
+    ) -> Result<Forward, &'static str> {
         let method = msg.method().ok_or("no method")?.clone();
         let vias = parse_vias(msg.header_all(HeaderName::Via)).map_err(|_| "bad Via")?;
         let top = *vias.first().ok_or("no Via")?;
@@ -195,12 +208,76 @@ impl Proxy {
             }
             edit.stamp_top_via = Some(from);
         }
+        let branch = branch_for(&top, msg);
         edit.new_via = Some(format!(
-            "SIP/2.0/UDP {};branch={};rport",
-            self.advertised,
-            branch_for(&top, msg)
+            "SIP/2.0/UDP {};branch={branch};rport",
+            self.advertised
         ));
+        if creates_dialog && method == Method::Invite && self.nodes.at(from).is_none() {
+            self.retries.remember(
+                branch,
+                super::retry::Sent {
+                    original: msg.buffer().clone(),
+                    from,
+                    uri: msg.request_uri().unwrap_or_default().to_owned(),
+                    routes: rest_routes.to_vec(),
+                    tries,
+                    ack: None,
+                },
+                now,
+            );
+        }
         Ok(Forward::Send(dest, rebuild(msg, &vias, &routes, &edit)))
+    }
+
+    /// A node refused a new INVITE with 503 + Retry-After: ACK the refusal and send
+    /// the INVITE to the node the Call-ID now hashes to (the refusing one is
+    /// draining). None when the INVITE is not known or has been tried enough.
+    fn retry_refused(&mut self, msg: &Message, from: SocketAddr, now: Instant) -> Option<Forward> {
+        let cseq = msg.header(HeaderName::CSeq)?;
+        let (number, method) = cseq.trim().split_once(char::is_whitespace)?;
+        if !method.trim().eq_ignore_ascii_case("INVITE") {
+            return None;
+        }
+        let vias = parse_vias(msg.header_all(HeaderName::Via)).ok()?;
+        let branch = vias.first()?.branch()?.to_owned();
+        let sent = self.retries.get_mut(&branch)?;
+        if let Some(ack) = &sent.ack {
+            // The node sent its refusal again: the ACK was lost.
+            return Some(Forward::Send(ack.0, ack.1.clone()));
+        }
+        if sent.tries >= super::retry::MAX_TRIES {
+            return None;
+        }
+        let mut ack = format!(
+            "ACK {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\n",
+            sent.uri,
+            via_text(&vias[0])
+        );
+        for r in &sent.routes {
+            ack.push_str(&format!("Route: {r}\r\n"));
+        }
+        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+            ack.push_str(&format!("{}: {}\r\n", name.as_str(), msg.header(name)?));
+        }
+        ack.push_str(&format!("CSeq: {number} ACK\r\nContent-Length: 0\r\n\r\n"));
+        let ack = (from, Bytes::from(ack));
+        sent.ack = Some(ack.clone());
+        let (original, phone, tries) = (sent.original.clone(), sent.from, sent.tries);
+        let invite = Message::parse(original, Framing::Datagram).ok()?;
+        match self.request(&invite, phone, now, tries + 1) {
+            Ok(Forward::Send(to, bytes)) if to != from => {
+                self.stats.retried += 1;
+                // The new node's entry replaced the old one: keep the ACK for the
+                // refusing node's retransmissions.
+                if let Some(s) = self.retries.get_mut(&branch) {
+                    s.ack = Some(ack.clone());
+                }
+                Some(Forward::Several(vec![ack, (to, bytes)]))
+            }
+            // No other node takes calls: the phone gets the refusal.
+            _ => None,
+        }
     }
 
     fn response(
@@ -230,9 +307,13 @@ impl Proxy {
                 .header(HeaderName::RetryAfter)
                 .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
             && secs > 0
-            && let Some((name, t)) = self.nodes.refused(node, Duration::from_secs(secs), now)
         {
-            log_transition(&name, &t);
+            if let Some((name, t)) = self.nodes.refused(node, Duration::from_secs(secs), now) {
+                log_transition(&name, &t);
+            }
+            if let Some(retry) = self.retry_refused(msg, from, now) {
+                return Ok(retry);
+            }
         }
         let next = vias.get(1).ok_or("a response with only our Via")?;
         let dest = via_address(next).ok_or("the next Via names no address")?;
@@ -244,6 +325,11 @@ impl Proxy {
             dest,
             rebuild(msg, &vias, &route_values(msg)?, &edit),
         ))
+    }
+
+    /// New INVITEs kept for a retry should their node refuse them.
+    pub fn pending_invites(&self) -> usize {
+        self.retries.len()
     }
 
     /// OPTIONS probes due now.

@@ -30,7 +30,7 @@ fn send(p: &mut Proxy, text: &str, from: &str) -> (SocketAddr, String) {
         Instant::now(),
     ) {
         Forward::Send(to, bytes) => (to, String::from_utf8(bytes.to_vec()).unwrap()),
-        Forward::Nothing => panic!("nothing forwarded for\n{text}"),
+        other => panic!("{other:?} for\n{text}"),
     }
 }
 
@@ -239,4 +239,55 @@ fn flows_survive_encoding() {
         assert_eq!(decode_flow(&encode_flow(a)), Some(a));
     }
     assert_eq!(decode_flow("nonsense"), None);
+}
+
+#[test]
+fn a_refused_invite_is_acked_and_sent_to_the_other_node() {
+    let mut p = proxy();
+    let (first, out) = send(&mut p, &invite("drained@x", ""), PHONE);
+    let other = if first == addr(N1) {
+        addr(N2)
+    } else {
+        addr(N1)
+    };
+    let refusal = format!(
+        "SIP/2.0 503 Service Unavailable\r\nVia: {}\r\nVia: {}\r\nFrom: <sip:1001@pbx.local>;tag=a1\r\n\
+         To: <sip:1002@pbx.local>;tag=r1\r\nCall-ID: drained@x\r\nCSeq: 1 INVITE\r\nRetry-After: 10\r\nContent-Length: 0\r\n\r\n",
+        header(&out, "Via")[0],
+        header(&out, "Via")[1]
+    );
+    let Forward::Several(sends) =
+        p.on_datagram(Bytes::from(refusal.clone()), first, Instant::now())
+    else {
+        panic!("the refusal was not retried");
+    };
+    let text = |b: &Bytes| String::from_utf8(b.to_vec()).unwrap();
+    let (ack_to, ack) = (&sends[0].0, text(&sends[0].1));
+    assert_eq!(*ack_to, first);
+    assert!(
+        ack.starts_with("ACK sip:1002@pbx.local SIP/2.0\r\n"),
+        "{ack}"
+    );
+    assert_eq!(header(&ack, "Via"), [header(&out, "Via")[0]]);
+    assert_eq!(header(&ack, "To"), ["<sip:1002@pbx.local>;tag=r1"]);
+    assert_eq!(header(&ack, "CSeq"), ["1 ACK"]);
+    let (again_to, again) = (&sends[1].0, text(&sends[1].1));
+    assert_eq!(*again_to, other);
+    assert!(again.starts_with("INVITE sip:1002@pbx.local"), "{again}");
+    let other_name = if other == addr(N1) {
+        "node-1"
+    } else {
+        "node-2"
+    };
+    assert!(
+        header(&again, "Record-Route")[0].contains(&format!("sn={other_name}")),
+        "{again}"
+    );
+    assert_eq!(header(&again, "Via")[0], header(&out, "Via")[0]);
+    // The refusing node repeats its 503 (the ACK was lost): only the ACK again.
+    assert_eq!(
+        p.on_datagram(Bytes::from(refusal), first, Instant::now()),
+        Forward::Send(first, sends[0].1.clone())
+    );
+    assert_eq!(p.stats.retried, 1);
 }
