@@ -1,7 +1,8 @@
 //! Nodes sharing one PostgreSQL database (started by the test) see each other
 //! through the nodes table: `softswitch cluster` shows them up, draining,
 //! lost when killed and stopped when shut down; a phone registered on one node is
-//! reachable through another, and the dialplan's AstDB is one for all nodes.
+//! reachable through another, and the dialplan's AstDB is one for all nodes;
+//! `drain --stop` lets a call finish and then stops the node.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -139,7 +140,7 @@ fn a_phone_registered_on_one_node_is_called_through_another_and_astdb_is_shared(
     let url = pg.create_database("shared");
     let net = TestNet::new();
     let n1 = planned_node(&net, 1, "node-1", &url);
-    let n2 = planned_node(&net, 2, "node-2", &url);
+    let mut n2 = planned_node(&net, 2, "node-2", &url);
 
     // 1002 registers with node-1 only.
     let bob_addr = phone(&net, 5);
@@ -195,4 +196,60 @@ fn a_phone_registered_on_one_node_is_called_through_another_and_astdb_is_shared(
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(seen, "node-2 never saw node-1's DB() value\n{}", n2.log());
+
+    // `drain --stop` with a call in progress on node-2: the call finishes, then
+    // node-2 exits and says it stopped.
+    let bob = Sipp::new(scenario("call_callee.xml"), bob_addr, n1.sip_addr())
+        .arg("-rtp_echo")
+        .arg("-mi")
+        .arg(bob_addr.ip().to_string())
+        .arg("-mp")
+        .arg("6000")
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = Sipp::new(&caller, phone(&net, 6), n2.sip_addr())
+        .arg("-s")
+        .arg("1002")
+        .arg("-au")
+        .arg("1001")
+        .arg("-ap")
+        .arg("secret1001")
+        .key("caller", "1001")
+        .arg("-mi")
+        .arg(net.ip(6).to_string())
+        .arg("-mp")
+        .arg("7000")
+        .spawn();
+    std::thread::sleep(Duration::from_millis(800));
+    let out = n2.cli(&["drain", "--stop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("stops after its 1 call"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(n2.is_running(), "node-2 stopped with a call in progress");
+    let alice = alice.wait();
+    let bob = bob.wait();
+    assert!(
+        alice.succeeded(),
+        "the call in progress: {alice}\n{}",
+        n2.log()
+    );
+    assert!(bob.succeeded(), "{bob}");
+    assert!(
+        wait_until(Duration::from_secs(5), || !n2.is_running()),
+        "node-2 did not stop after its last call\n{}",
+        n2.log()
+    );
+    assert!(n2.log().contains("the last call has ended"), "{}", n2.log());
+    assert!(
+        wait_until(Duration::from_secs(5), || shows(&n1, "node-2", "stopped")),
+        "{:?}",
+        members(&n1)
+    );
 }

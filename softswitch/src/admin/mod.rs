@@ -89,17 +89,34 @@ async fn health(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
         "calls": node.active_calls().len(),
         "transactions": node.transaction_count(),
         "draining": node.is_draining(),
+        "stops_when_idle": node.stops_when_idle(),
     }))
 }
 
-/// `POST /api/drain`: refuse new calls, finish the ones in progress.
-async fn drain(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
-    node.set_draining(true);
+#[derive(serde::Deserialize)]
+struct DrainQuery {
+    /// Stop the node once its last call has ended.
+    #[serde(default)]
+    stop: bool,
+}
+
+/// `POST /api/drain[?stop=true]`: refuse new calls, finish the ones in progress,
+/// and with `stop` exit after the last one.
+async fn drain(
+    State(node): State<Arc<Node>>,
+    axum::extract::Query(q): axum::extract::Query<DrainQuery>,
+) -> Json<serde_json::Value> {
+    if q.stop {
+        node.set_stop_when_idle(true);
+    } else {
+        node.set_draining(true);
+    }
     health(State(node)).await
 }
 
-/// `POST /api/undrain`: take new calls again.
+/// `POST /api/undrain`: take new calls again (and stay up).
 async fn undrain(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
+    node.set_stop_when_idle(false);
     node.set_draining(false);
     health(State(node)).await
 }

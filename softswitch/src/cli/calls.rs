@@ -7,14 +7,27 @@ use crate::admin::client::get_json;
 
 /// `softswitch drain [--undo]`: asks the node to refuse (or take again) new
 /// calls and says how many are still in progress.
-pub async fn drain(config_path: &Path, node: Option<String>, undo: bool) -> anyhow::Result<()> {
+pub async fn drain(
+    config_path: &Path,
+    node: Option<String>,
+    undo: bool,
+    stop: bool,
+) -> anyhow::Result<()> {
     let target = super::admin_target(config_path, node)?;
-    let path = if undo { "/api/undrain" } else { "/api/drain" };
+    let path = match (undo, stop) {
+        (true, _) => "/api/undrain",
+        (false, true) => "/api/drain?stop=true",
+        (false, false) => "/api/drain",
+    };
     let v = crate::admin::client::post_json(&target.base, path, target.token.as_deref()).await?;
     let name = v["node"].as_str().unwrap_or("node");
     let calls = v["calls"].as_u64().unwrap_or(0);
     if undo {
         println!("{name}: taking new calls ({calls} in progress)");
+    } else if stop {
+        println!(
+            "{name}: draining, new calls get 503; it stops after its {calls} call(s) in progress"
+        );
     } else {
         println!("{name}: draining, new calls get 503; {calls} call(s) in progress");
     }

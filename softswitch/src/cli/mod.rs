@@ -66,8 +66,12 @@ pub enum Command {
         #[arg(long)]
         node: Option<String>,
         /// Lift the drain: take new calls again.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "stop")]
         undo: bool,
+        /// Stop the node once its last call has ended (Asterisk's `core stop
+        /// gracefully`): for upgrades.
+        #[arg(long)]
+        stop: bool,
     },
     /// The nodes sharing this config's database: up, draining, stopped or lost.
     Cluster {
@@ -259,8 +263,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             block_on(cluster::print(&config, json))?;
             Ok(0)
         }
-        Command::Drain { config, node, undo } => {
-            block_on(calls::drain(&config, node, undo))?;
+        Command::Drain {
+            config,
+            node,
+            undo,
+            stop,
+        } => {
+            block_on(calls::drain(&config, node, undo, stop))?;
             Ok(0)
         }
         Command::Calls { config, node, json } => {
@@ -360,7 +369,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             node.reload_peers();
         }
     });
-    shutdown_signal().await;
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = running.node.idle_after_drain() => {
+            tracing::info!("drained: the last call has ended, stopping as asked");
+        }
+    }
     tracing::info!("shutting down: committing pending registrations");
     running.node.writer.flush().await;
     // Stopped on purpose, not lost: the others need not account for its calls.

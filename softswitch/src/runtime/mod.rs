@@ -74,6 +74,8 @@ pub struct Node {
     peers: std::sync::Mutex<peers::PeerTable>,
     /// `softswitch drain`: new dialogs get 503, calls in progress go on.
     draining: std::sync::atomic::AtomicBool,
+    /// `softswitch drain --stop`: stop once the last call has ended.
+    stop_when_idle: std::sync::atomic::AtomicBool,
     /// Sound files read so far, by `language/name`; prompts change only with a deploy.
     prompts: std::sync::Mutex<std::collections::HashMap<String, Arc<media::prompt::Prompt>>>,
 }
@@ -175,6 +177,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         prompts: Default::default(),
         peers: std::sync::Mutex::new(peers::PeerTable::new(&config.dial_peers, Instant::now())),
         draining: Default::default(),
+        stop_when_idle: Default::default(),
         digits,
         mwi: Default::default(),
         in_use: Default::default(),
@@ -313,6 +316,32 @@ impl Node {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Drains and then stops the node once no call is left (Asterisk's `core stop
+    /// gracefully`); `false` (with the drain lifted) cancels that.
+    pub fn set_stop_when_idle(&self, on: bool) {
+        self.stop_when_idle
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        if on {
+            self.set_draining(true);
+        }
+    }
+
+    pub fn stops_when_idle(&self) -> bool {
+        self.stop_when_idle
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Returns once a drain with `--stop` has seen the last call end.
+    pub async fn idle_after_drain(&self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            if self.stops_when_idle() && self.is_draining() && self.active_calls().is_empty() {
+                return;
+            }
+        }
     }
 
     pub fn reload_dialplan(&self) {
