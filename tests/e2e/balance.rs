@@ -359,11 +359,12 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
     .into_owned();
     assert!(table.contains("node-1") && table.contains("up"), "{table}");
 
-    // A second balancer side by side (as behind DNS SRV): calls through it reach
-    // 1002, whose Path still names the first one.
-    let lb2 = Balancer::start(
+    // A second balancer side by side (as behind DNS SRV), sharing by load: calls
+    // through it reach 1002, whose Path still names the first one.
+    let lb2 = Balancer::start_with(
         net.ip(11).into(),
         &[("node-1", n1.sip_addr()), ("node-2", n2.sip_addr())],
+        "share = \"least_load\"",
     );
     assert!(
         wait_until(Duration::from_secs(5), || lb2.node_state("node-1") == "up"
@@ -375,6 +376,12 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
     std::thread::sleep(Duration::from_millis(300));
     let via_second = calls(&lb2, &net, 20, 20).run();
     let answered = answering.wait();
+    let second = lb2.status();
+    eprintln!("second balancer (least_load): {}", second["nodes"]);
+    assert_eq!(second["share"], "least_load", "{second}");
+    for node in second["nodes"].as_array().unwrap() {
+        assert!(node["calls"].is_u64(), "{node}");
+    }
     assert!(
         via_second.succeeded(),
         "through the second balancer: {via_second}\n{}",

@@ -2,13 +2,16 @@
 //! through the nodes table: `softswitch cluster` shows them up, draining,
 //! lost when killed and stopped when shut down; a phone registered on one node is
 //! reachable through another, and the dialplan's AstDB is one for all nodes;
-//! `drain --stop` lets a call finish and then stops the node.
+//! `drain --stop` lets a call finish and then stops the node; a voicemail left on
+//! one node reaches the message-waiting subscribers of another (shared spool).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use softswitch_e2e::net::{UdpClient, headers, status_of};
 use softswitch_e2e::process::wait_until;
+use softswitch_e2e::raw::authorization;
 use softswitch_e2e::switch::Database;
 use softswitch_e2e::{Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, scenario};
 
@@ -252,4 +255,128 @@ fn a_phone_registered_on_one_node_is_called_through_another_and_astdb_is_shared(
         "{:?}",
         members(&n1)
     );
+}
+
+/// The next NOTIFY `phone` gets within `wait`, answered with 200; its body.
+fn next_notify(phone: &UdpClient, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
+    while let Some(msg) = phone.recv(deadline.saturating_duration_since(Instant::now())) {
+        if !msg.starts_with("NOTIFY ") {
+            continue;
+        }
+        let mut ok = String::from("SIP/2.0 200 OK\r\n");
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            for v in headers(&msg, name) {
+                ok.push_str(&format!("{name}: {v}\r\n"));
+            }
+        }
+        ok.push_str("Content-Length: 0\r\n\r\n");
+        let via = headers(&msg, "Via")[0].to_string();
+        let sent_by = via
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("");
+        if let Ok(to) = sent_by.parse::<SocketAddr>() {
+            phone.send(to, ok.as_bytes());
+        }
+        return Some(msg.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
+    }
+    None
+}
+
+#[test]
+fn a_voicemail_left_on_one_node_lights_a_phone_subscribed_on_another() {
+    let pg = Postgres::start(29432 + (std::process::id() % 1000) as u16);
+    let url = pg.create_database("voicemail");
+    let net = TestNet::new();
+    let spool = tempfile::tempdir().unwrap();
+    let sounds = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../etc/sounds")
+        .canonicalize()
+        .unwrap();
+    let start = |host: u8, name: &str| {
+        let mut o = SwitchOptions::new(net.ip(host));
+        o.database = Database::Postgres(url.clone());
+        o.extra = format!(
+            "[node]\nname = \"{name}\"\n\n[media]\nsounds = \"{}\"\n\n\
+             [voicemail]\nspool = \"{}\"\nmin_message = 0.5\n\n\
+             [[mailbox]]\nmailbox = \"1002\"\npin = \"4242\"\n",
+            sounds.display(),
+            spool.path().display()
+        );
+        o.dialplan =
+            "[internal]\nexten => 7100,1,VoiceMail(1002@default,s)\n same => n,Hangup()\n".into();
+        Switch::start(o)
+    };
+    let n1 = start(1, "node-1");
+    let n2 = start(2, "node-2");
+
+    // 1002's desk phone subscribes to its mailbox on node-2.
+    let desk = UdpClient::bind(SocketAddr::new(net.ip(51).into(), 0));
+    let subscribe = |auth: &str, cseq: u32| {
+        format!(
+            "SUBSCRIBE sip:1002@pbx.test SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKmwi{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:1002@pbx.test>;tag=desk\r\nTo: <sip:1002@pbx.test>\r\n\
+             Call-ID: mwi-desk@cluster\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:1002@{local}>\r\n\
+             Event: message-summary\r\nAccept: application/simple-message-summary\r\nExpires: 600\r\n\
+             {auth}Content-Length: 0\r\n\r\n",
+            local = desk.local()
+        )
+    };
+    let challenge = desk
+        .request(n2.sip_addr(), &subscribe("", 1), Duration::from_secs(5))
+        .expect("an answer to SUBSCRIBE");
+    assert_eq!(status_of(&challenge), Some(401), "{challenge}");
+    let www = headers(&challenge, "WWW-Authenticate")
+        .into_iter()
+        .find(|c| c.contains("MD5"))
+        .unwrap()
+        .to_string();
+    let auth = authorization(
+        "1002",
+        "sip:1002@pbx.test",
+        "SUBSCRIBE",
+        &www,
+        "secret1002",
+        1,
+    );
+    desk.send(n2.sip_addr(), subscribe(&auth, 2).as_bytes());
+    let first = next_notify(&desk, Duration::from_secs(5)).expect("a NOTIFY after SUBSCRIBE");
+    assert!(first.contains("Messages-Waiting: no"), "{first}");
+
+    // 1001 leaves a message through node-1.
+    let audio = n1.dir.path().join("pattern.ulaw");
+    std::fs::write(
+        &audio,
+        (0..8000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(scenario("call_caller.xml"))
+        .unwrap()
+        .replace("[audio]", audio.to_str().unwrap());
+    let caller = n1.dir.path().join("call_caller.xml");
+    std::fs::write(&caller, text).unwrap();
+    let alice = Sipp::new(&caller, phone(&net, 6), n1.sip_addr())
+        .arg("-s")
+        .arg("7100")
+        .arg("-au")
+        .arg("1001")
+        .arg("-ap")
+        .arg("secret1001")
+        .key("caller", "1001")
+        .arg("-mi")
+        .arg(net.ip(6).to_string())
+        .arg("-mp")
+        .arg("7000")
+        .run();
+    assert!(alice.succeeded(), "{alice}\n{}", n1.log());
+
+    // node-2 tells the phone subscribed there.
+    let told = next_notify(&desk, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no NOTIFY from node-2\n{}\n{}", n1.log(), n2.log()));
+    assert!(told.contains("Messages-Waiting: yes"), "{told}");
+    assert!(told.contains("Voice-Message: 1/0"), "{told}");
 }

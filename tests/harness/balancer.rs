@@ -19,10 +19,15 @@ pub struct Balancer {
 impl Balancer {
     /// A balancer on `ip:5060` (admin API on `ip:8060`) over these nodes.
     pub fn start(ip: IpAddr, nodes: &[(&str, SocketAddr)]) -> Balancer {
+        Balancer::start_with(ip, nodes, "")
+    }
+
+    /// The same with `balance` lines added to its `[balance]` table.
+    pub fn start_with(ip: IpAddr, nodes: &[(&str, SocketAddr)], balance: &str) -> Balancer {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("balancer.toml");
         let mut text = format!(
-            "[balance]\nname = \"lb-{ip}\"\nlisten = \"{ip}:5060\"\n\n[admin]\nlisten = \"{ip}:8060\"\n\n"
+            "[balance]\nname = \"lb-{ip}\"\nlisten = \"{ip}:5060\"\n{balance}\n\n[admin]\nlisten = \"{ip}:8060\"\n\n"
         );
         for (name, addr) in nodes {
             text.push_str(&format!(

@@ -36,6 +36,13 @@ pub struct BalanceSection {
     pub advertise: Option<Spanned<String>>,
     #[serde(default)]
     pub probe: ProbeSection,
+    /// `hash` (the Call-ID, the default) or `least_load`.
+    #[serde(default = "default_share")]
+    pub share: super::proxy::Share,
+}
+
+fn default_share() -> super::proxy::Share {
+    super::proxy::Share::Hash
 }
 
 fn default_name() -> String {

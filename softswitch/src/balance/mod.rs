@@ -49,6 +49,7 @@ impl Balancer {
             "balancer": self.config.balance.name,
             "listen": self.config.listen().to_string(),
             "advertised": self.config.advertised(),
+            "share": self.config.balance.share,
             "up_for_ms": self.started.elapsed().as_millis() as u64,
             "nodes_taking_calls": nodes.iter().filter(|n| matches!(n.state, "up" | "suspect")).count(),
             "stats": stats,
@@ -67,7 +68,7 @@ pub async fn run(config: BalancerConfig) -> anyhow::Result<()> {
         config.balance.probe.keepalive(),
         Instant::now(),
     );
-    let proxy = Proxy::new(config.advertised(), listen, nodes);
+    let proxy = Proxy::new(config.advertised(), listen, nodes, config.balance.share);
     let admin = config.admin.addr();
     let balancer = Arc::new(Balancer {
         config,

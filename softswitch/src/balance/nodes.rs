@@ -20,6 +20,10 @@ struct Member {
     probe: Option<(String, ProbeId)>,
     /// New dialogs sent here.
     chosen: u64,
+    /// Calls in progress the node reported in its last probe answer.
+    load: Option<u32>,
+    /// New dialogs sent here since that answer.
+    sent_since_report: u32,
 }
 
 /// A node as the status view shows it.
@@ -31,8 +35,12 @@ pub struct NodeView {
     pub state: &'static str,
     pub since_ms: u64,
     pub reason: String,
-    pub new_dialogs: u64,
+    /// Requests sent here by the hash or load choice rather than a recorded route:
+    /// new dialogs and registrations, with their challenges' second tries.
+    pub picked: u64,
     pub probes_sent: u64,
+    /// Calls in progress, as the node last reported them.
+    pub calls: Option<u32>,
 }
 
 pub struct NodeSet {
@@ -58,6 +66,8 @@ impl NodeSet {
                 health: Health::new(keepalive, now, keepalive.interval * i as u32 / count),
                 probe: None,
                 chosen: 0,
+                load: None,
+                sent_since_report: 0,
             })
             .collect();
         NodeSet { members }
@@ -85,8 +95,37 @@ impl NodeSet {
     /// calls, None: the caller answers 503.
     pub fn pick(&mut self, call_id: &str) -> Option<usize> {
         let best = self.peek(call_id)?;
-        self.members[best].chosen += 1;
+        self.chose(best);
         Some(best)
+    }
+
+    /// The node with the fewest calls for its weight: what it reported at its last
+    /// probe plus what was sent to it since. Ties go to the first listed.
+    pub fn pick_least_loaded(&mut self) -> Option<usize> {
+        let best = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.health.takes_calls())
+            .map(|(i, m)| {
+                let calls = f64::from(m.load.unwrap_or(0) + m.sent_since_report);
+                (calls / f64::from(m.spec.weight), i)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+            .map(|(_, i)| i)?;
+        self.chose(best);
+        Some(best)
+    }
+
+    fn chose(&mut self, idx: usize) {
+        let m = &mut self.members[idx];
+        m.chosen += 1;
+        m.sent_since_report = m.sent_since_report.saturating_add(1);
+    }
+
+    /// Whether a node may still get requests of its dialogs (it is not down).
+    pub fn reachable(&self, idx: usize) -> bool {
+        !matches!(self.members[idx].health.state(), State::Down)
     }
 
     /// The node [`NodeSet::pick`] would choose now, without counting it.
@@ -122,11 +161,13 @@ impl NodeSet {
     }
 
     /// A response to a probe; returns the change it made, if any.
+    /// `calls`: the calls in progress the node reported with its answer.
     pub fn on_probe_response(
         &mut self,
         call_id: &str,
         status: u16,
         retry_after: Option<&str>,
+        calls: Option<u32>,
         now: Instant,
     ) -> Option<(String, Transition)> {
         let m = self
@@ -134,6 +175,10 @@ impl NodeSet {
             .iter_mut()
             .find(|m| m.probe.as_ref().is_some_and(|(c, _)| c == call_id))?;
         let (_, id) = m.probe.take()?;
+        if calls.is_some() {
+            m.load = calls;
+            m.sent_since_report = 0;
+        }
         let t = m
             .health
             .on_probe(id, Evidence::from_response(status, retry_after), now)?;
@@ -163,8 +208,9 @@ impl NodeSet {
                 state: m.health.state().as_str(),
                 since_ms: now.saturating_duration_since(m.health.since()).as_millis() as u64,
                 reason: m.health.reason().to_owned(),
-                new_dialogs: m.chosen,
+                picked: m.chosen,
                 probes_sent: m.health.probes_sent(),
+                calls: m.load,
             })
             .collect()
     }
@@ -238,7 +284,7 @@ mod tests {
             let (probes, changes) = s.poll(t);
             for p in probes {
                 if p.call_id.contains("node-1") {
-                    s.on_probe_response(&p.call_id, 200, None, t);
+                    s.on_probe_response(&p.call_id, 200, None, None, t);
                 }
             }
             if changes
@@ -261,12 +307,32 @@ mod tests {
     }
 
     #[test]
+    fn least_loaded_counts_reports_and_what_was_sent_since() {
+        let now = Instant::now();
+        let mut s = set(&[1, 2], now);
+        let mut t = now;
+        for _ in 0..20 {
+            let (probes, _) = s.poll(t);
+            for p in probes {
+                let calls = if p.call_id.contains("node-1") { 10 } else { 30 };
+                s.on_probe_response(&p.call_id, 200, None, Some(calls), t);
+            }
+            t += Duration::from_millis(50);
+        }
+        // node-1: 10 calls at weight 1; node-2: 30 at weight 2 (15 per unit).
+        let picks: Vec<usize> = (0..12).map(|_| s.pick_least_loaded().unwrap()).collect();
+        assert_eq!(&picks[..5], &[0, 0, 0, 0, 0], "{picks:?}");
+        assert!(picks[5..].contains(&1), "{picks:?}");
+        assert_eq!(s.view(now)[1].calls, Some(30));
+    }
+
+    #[test]
     fn a_503_with_retry_after_drains_and_nothing_takes_calls_without_nodes() {
         let now = Instant::now();
         let mut s = set(&[1], now);
         let (probes, _) = s.poll(now);
         let (_, t) = s
-            .on_probe_response(&probes[0].call_id, 503, Some("10"), now)
+            .on_probe_response(&probes[0].call_id, 503, Some("10"), None, now)
             .unwrap();
         assert_eq!(t.to, State::Draining);
         assert_eq!(s.pick("x"), None);

@@ -21,10 +21,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::nodes::{NodeSet, PROBE_PREFIX};
+use super::retry::{KEEP_CHOICES, KEEP_INVITES, MAX_TRIES, Sent, Window};
 use crate::sip::wire::{
     Framing, HeaderName, Host, MAGIC_COOKIE, Message, Method, NameAddr, Rport, Uri, Via,
     parse_vias, split_list,
 };
+
+/// The header a node's answer to OPTIONS reports its calls in progress in, for
+/// `least_load`.
+pub const CALLS_HEADER: &str = "X-Calls-In-Progress";
 
 /// What one datagram turned into.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +62,27 @@ pub struct Proxy {
     listen: SocketAddr,
     pub nodes: NodeSet,
     pub stats: ProxyStats,
-    retries: super::retry::Retries,
+    share: Share,
+    /// New INVITEs, for a retry on another node (see [`super::retry`]).
+    retries: Window<Sent>,
+    /// With `least_load`, the node each new request went to, by branch.
+    choices: Window<usize>,
+}
+
+/// How new dialogs are spread over the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Share {
+    /// Weighted rendezvous hash of the Call-ID: no state, the same choice on every
+    /// balancer.
+    Hash,
+    /// The node with the fewest calls in progress for its weight (reported with
+    /// each probe answer).
+    LeastLoad,
 }
 
 impl Proxy {
-    pub fn new(advertised: String, listen: SocketAddr, nodes: NodeSet) -> Proxy {
+    pub fn new(advertised: String, listen: SocketAddr, nodes: NodeSet, share: Share) -> Proxy {
         let (host, port) = match advertised.rsplit_once(':') {
             Some((h, p)) => (
                 h.trim_start_matches('[').trim_end_matches(']').to_owned(),
@@ -76,7 +97,9 @@ impl Proxy {
             listen,
             nodes,
             stats: ProxyStats::default(),
-            retries: Default::default(),
+            share,
+            retries: Window::new(KEEP_INVITES),
+            choices: Window::new(KEEP_CHOICES),
         }
     }
 
@@ -153,6 +176,7 @@ impl Proxy {
         let rest_routes: &[String] = if popped { &routes[1..] } else { &routes };
         let (sn, flow) = ours.unwrap_or((None, None));
         let initial = !has_to_tag(msg);
+        let branch = branch_for(&top, msg);
         let creates_dialog = initial
             && matches!(
                 method,
@@ -177,13 +201,18 @@ impl Proxy {
                     Some(self.route_uri(Some(&self.nodes.spec(node).name.clone()), Some(dest)));
             }
         } else {
-            // From outside, inward: the node that owns the dialog, else a healthy one.
-            let owner = sn.as_deref().and_then(|n| self.nodes.named(n));
+            // From outside, inward: the node that owns the dialog, else the one its
+            // transaction went to, else a healthy one.
+            let owner = sn.as_deref().and_then(|n| self.nodes.named(n)).or_else(|| {
+                (self.share == Share::LeastLoad)
+                    .then(|| self.choices.get(&branch).copied())
+                    .flatten()
+            });
             let node = match owner {
                 // A dialog of a node that is gone goes to a survivor, which answers
                 // 481 at once instead of leaving the phone to time out.
-                Some(i) if !matches!(self.nodes.state(i), gateway::health::State::Down) => i,
-                _ => match self.nodes.pick(call_id) {
+                Some(i) if self.nodes.reachable(i) => i,
+                _ => match self.choose(call_id, &branch, now) {
                     Some(i) => i,
                     None => {
                         self.stats.refused += 1;
@@ -208,15 +237,14 @@ impl Proxy {
             }
             edit.stamp_top_via = Some(from);
         }
-        let branch = branch_for(&top, msg);
         edit.new_via = Some(format!(
             "SIP/2.0/UDP {};branch={branch};rport",
             self.advertised
         ));
         if creates_dialog && method == Method::Invite && self.nodes.at(from).is_none() {
-            self.retries.remember(
+            self.retries.insert(
                 branch,
-                super::retry::Sent {
+                Sent {
                     original: msg.buffer().clone(),
                     from,
                     uri: msg.request_uri().unwrap_or_default().to_owned(),
@@ -228,6 +256,18 @@ impl Proxy {
             );
         }
         Ok(Forward::Send(dest, rebuild(msg, &vias, &routes, &edit)))
+    }
+
+    /// A node for a new request from outside.
+    fn choose(&mut self, call_id: &str, branch: &str, now: Instant) -> Option<usize> {
+        match self.share {
+            Share::Hash => self.nodes.pick(call_id),
+            Share::LeastLoad => {
+                let node = self.nodes.pick_least_loaded()?;
+                self.choices.insert(branch.to_owned(), node, now);
+                Some(node)
+            }
+        }
     }
 
     /// A node refused a new INVITE with 503 + Retry-After: ACK the refusal and send
@@ -246,7 +286,7 @@ impl Proxy {
             // The node sent its refusal again: the ACK was lost.
             return Some(Forward::Send(ack.0, ack.1.clone()));
         }
-        if sent.tries >= super::retry::MAX_TRIES {
+        if sent.tries >= MAX_TRIES {
             return None;
         }
         let mut ack = format!(
@@ -265,6 +305,13 @@ impl Proxy {
         sent.ack = Some(ack.clone());
         let (original, phone, tries) = (sent.original.clone(), sent.from, sent.tries);
         let invite = Message::parse(original, Framing::Datagram).ok()?;
+        // Not back to the node that refused it (it is draining now, but with
+        // least_load its choice is remembered by branch).
+        if let Some(choice) = self.choices.get_mut(&branch)
+            && let Some(other) = self.nodes.pick_least_loaded()
+        {
+            *choice = other;
+        }
         match self.request(&invite, phone, now, tries + 1) {
             Ok(Forward::Send(to, bytes)) if to != from => {
                 self.stats.retried += 1;
@@ -295,7 +342,13 @@ impl Proxy {
         let call_id = msg.header(HeaderName::CallId).unwrap_or_default().trim();
         if call_id.starts_with(PROBE_PREFIX) {
             let retry = msg.header(HeaderName::RetryAfter);
-            if let Some((name, t)) = self.nodes.on_probe_response(call_id, status, retry, now) {
+            let calls = msg
+                .header_other(CALLS_HEADER)
+                .and_then(|v| v.trim().parse().ok());
+            if let Some((name, t)) = self
+                .nodes
+                .on_probe_response(call_id, status, retry, calls, now)
+            {
                 log_transition(&name, &t);
             }
             return Ok(Forward::Nothing);

@@ -1,8 +1,16 @@
-//! The one piece of soft state the balancer keeps: each new INVITE it forwarded in
-//! the last few seconds, so that when the node answers 503 with Retry-After (it is
-//! draining or overloaded) the balancer can ACK that refusal and send the INVITE to
-//! another node instead of failing the call. Losing this table (a restart) only
-//! means a refusal in that window reaches the phone, as it would without it.
+//! The soft state the balancer keeps, all of it short-lived and keyed by the branch
+//! it gave a request:
+//!
+//! - each new INVITE forwarded in the last few seconds, so that when the node
+//!   answers 503 with Retry-After (it is draining or overloaded) the balancer can
+//!   ACK that refusal and send the INVITE to another node instead of failing the
+//!   call;
+//! - with `share = "least_load"`, the node each new request went to, for as long as
+//!   its transaction lives, so that retransmissions, its CANCEL and the ACK of a
+//!   failure follow it (with the Call-ID hash they follow by themselves).
+//!
+//! Losing it (a restart) only means a refusal in that window reaches the phone, or
+//! a CANCEL is answered 481 by another node, as it would be without it.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -10,9 +18,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-/// How long an INVITE is kept: a node refuses at once or not at all.
-const KEEP: Duration = Duration::from_secs(4);
-/// Entries at most (about 4 s of 25,000 calls/s); past it new INVITEs are not kept.
+/// How long an INVITE is kept for a retry: a node refuses at once or not at all.
+pub const KEEP_INVITES: Duration = Duration::from_secs(4);
+/// How long a request's node is remembered: an INVITE transaction's lifetime
+/// (64 × T1, RFC 3261 Timer B) plus margin.
+pub const KEEP_CHOICES: Duration = Duration::from_secs(40);
+/// Entries at most per table; past it new ones are not kept.
 const MAX: usize = 100_000;
 /// Nodes one INVITE may be sent to.
 pub const MAX_TRIES: u8 = 3;
@@ -30,39 +41,52 @@ pub struct Sent {
     pub ack: Option<(SocketAddr, Bytes)>,
 }
 
-#[derive(Debug, Default)]
-pub struct Retries {
-    by_branch: HashMap<String, Sent>,
+/// A map whose entries expire `keep` after they were first put in.
+#[derive(Debug)]
+pub struct Window<V> {
+    keep: Duration,
+    by_key: HashMap<String, V>,
     order: VecDeque<(Instant, String)>,
 }
 
-impl Retries {
-    /// Keeps a forwarded INVITE under the branch the balancer gave it.
-    pub fn remember(&mut self, branch: String, sent: Sent, now: Instant) {
-        self.expire(now);
-        if self.by_branch.len() >= MAX && !self.by_branch.contains_key(&branch) {
-            return;
-        }
-        if self.by_branch.insert(branch.clone(), sent).is_none() {
-            self.order.push_back((now, branch));
+impl<V> Window<V> {
+    pub fn new(keep: Duration) -> Window<V> {
+        Window {
+            keep,
+            by_key: HashMap::new(),
+            order: VecDeque::new(),
         }
     }
 
-    pub fn get_mut(&mut self, branch: &str) -> Option<&mut Sent> {
-        self.by_branch.get_mut(branch)
+    pub fn insert(&mut self, key: String, value: V, now: Instant) {
+        self.expire(now);
+        if self.by_key.len() >= MAX && !self.by_key.contains_key(&key) {
+            return;
+        }
+        if self.by_key.insert(key.clone(), value).is_none() {
+            self.order.push_back((now, key));
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.by_key.get(key)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.by_key.get_mut(key)
     }
 
     pub fn len(&self) -> usize {
-        self.by_branch.len()
+        self.by_key.len()
     }
 
     fn expire(&mut self, now: Instant) {
         while let Some((at, _)) = self.order.front() {
-            if now.duration_since(*at) < KEEP {
+            if now.duration_since(*at) < self.keep {
                 break;
             }
-            if let Some((_, branch)) = self.order.pop_front() {
-                self.by_branch.remove(&branch);
+            if let Some((_, key)) = self.order.pop_front() {
+                self.by_key.remove(&key);
             }
         }
     }
@@ -72,28 +96,17 @@ impl Retries {
 mod tests {
     use super::*;
 
-    fn sent() -> Sent {
-        Sent {
-            original: Bytes::from_static(b"INVITE"),
-            from: "127.0.0.5:5070".parse().unwrap(),
-            uri: "sip:1002@pbx".into(),
-            routes: vec![],
-            tries: 1,
-            ack: None,
-        }
-    }
-
     #[test]
-    fn invites_are_kept_for_a_few_seconds_only() {
+    fn entries_live_for_their_window_only() {
         let t = Instant::now();
-        let mut r = Retries::default();
-        assert_eq!(r.len(), 0);
-        r.remember("b1".into(), sent(), t);
-        r.remember("b2".into(), sent(), t + Duration::from_secs(3));
-        assert!(r.get_mut("b1").is_some());
-        r.remember("b3".into(), sent(), t + Duration::from_secs(5));
-        assert!(r.get_mut("b1").is_none());
-        assert!(r.get_mut("b2").is_some());
-        assert_eq!(r.len(), 2);
+        let mut w = Window::new(KEEP_INVITES);
+        assert_eq!(w.len(), 0);
+        w.insert("b1".into(), 1, t);
+        w.insert("b2".into(), 2, t + Duration::from_secs(3));
+        assert_eq!(w.get("b1"), Some(&1));
+        w.insert("b3".into(), 3, t + Duration::from_secs(5));
+        assert!(w.get("b1").is_none());
+        assert_eq!(w.get_mut("b2"), Some(&mut 2));
+        assert_eq!(w.len(), 2);
     }
 }

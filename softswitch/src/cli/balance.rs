@@ -80,7 +80,7 @@ pub async fn status(config_path: &Path, node: Option<String>, json: bool) -> any
         v["nodes_taking_calls"],
         v["nodes"].as_array().map_or(0, Vec::len),
     )?;
-    let rows: Vec<[String; 6]> = v["nodes"]
+    let rows: Vec<[String; 7]> = v["nodes"]
         .as_array()
         .map(|nodes| {
             nodes
@@ -92,7 +92,8 @@ pub async fn status(config_path: &Path, node: Option<String>, json: bool) -> any
                         text("state"),
                         text("address"),
                         n["weight"].to_string(),
-                        n["new_dialogs"].to_string(),
+                        n["picked"].to_string(),
+                        n["calls"].as_u64().map_or("-".into(), |c| c.to_string()),
                         format!(
                             "{:.1}s {}",
                             n["since_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
@@ -105,7 +106,9 @@ pub async fn status(config_path: &Path, node: Option<String>, json: bool) -> any
         .unwrap_or_default();
     super::table::write(
         &mut out,
-        ["NODE", "STATE", "ADDRESS", "WEIGHT", "NEW DIALOGS", "SINCE"],
+        [
+            "NODE", "STATE", "ADDRESS", "WEIGHT", "PICKED", "CALLS", "SINCE",
+        ],
         &rows,
     )?;
     Ok(())

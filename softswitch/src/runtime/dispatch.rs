@@ -133,10 +133,16 @@ impl Node {
                 );
             }
             Method::Options => {
+                let calls = self
+                    .calls_in_progress
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .max(0);
                 let headers = [
                     ("Allow", ALLOW.to_owned()),
                     ("Accept", "application/sdp".to_owned()),
                     ("Supported", SUPPORTED.join(", ")),
+                    // For a balancer sharing calls by load.
+                    (crate::balance::proxy::CALLS_HEADER, calls.to_string()),
                 ];
                 self.respond(st, &key, &msg, source, 200, "OK", &headers, now);
             }

@@ -74,6 +74,9 @@ pub struct Node {
     peers: std::sync::Mutex<peers::PeerTable>,
     /// `softswitch drain`: new dialogs get 503, calls in progress go on.
     draining: std::sync::atomic::AtomicBool,
+    /// Calls started and not yet recorded as ended (reported to balancers in
+    /// answers to OPTIONS).
+    pub(crate) calls_in_progress: std::sync::atomic::AtomicI64,
     /// `softswitch drain --stop`: stop once the last call has ended.
     stop_when_idle: std::sync::atomic::AtomicBool,
     /// Sound files read so far, by `language/name`; prompts change only with a deploy.
@@ -178,6 +181,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         peers: std::sync::Mutex::new(peers::PeerTable::new(&config.dial_peers, Instant::now())),
         draining: Default::default(),
         stop_when_idle: Default::default(),
+        calls_in_progress: Default::default(),
         digits,
         mwi: Default::default(),
         in_use: Default::default(),
@@ -505,7 +509,19 @@ async fn mailbox_loop(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::voicemail::MailboxId>,
 ) {
     while let Some(mailbox) = rx.recv().await {
-        node.mailbox_changed(&mailbox);
+        node.mailbox_changed(&mailbox, true);
+        // The other nodes' subscribers hear of it too (the spool is shared).
+        if let Store::Postgres(pool) = &node.store {
+            let payloads = crate::store::share::payloads(
+                &node.config.node.name,
+                [mailbox.to_string().as_str()],
+            );
+            if let Err(e) =
+                crate::store::share::notify(pool, crate::store::share::MAILBOX, payloads).await
+            {
+                tracing::warn!(error = %e, %mailbox, "cannot tell the other nodes of a voicemail change");
+            }
+        }
     }
 }
 
@@ -623,6 +639,16 @@ async fn share_loop(node: Arc<Node>) {
             };
             let result = match change {
                 Ok(Some(Shared::Location(aors))) => node.refresh_location(&aors).await,
+                Ok(Some(Shared::Mailbox { origin, mailbox })) => {
+                    // Its own changes were handled when they were made; phones
+                    // without a subscription heard from the node that made them.
+                    if origin != node.config.node.name
+                        && let Some(mb) = crate::voicemail::MailboxId::parse(&mailbox)
+                    {
+                        node.mailbox_changed(&mb, false);
+                    }
+                    Ok(())
+                }
                 Ok(Some(Shared::AstDb { family, key })) => {
                     match node.store.astdb_get(&family, &key).await {
                         Ok(v) => {

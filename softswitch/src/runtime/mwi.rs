@@ -166,8 +166,9 @@ impl Node {
     }
 
     /// NOTIFYs for a mailbox whose messages changed: to its subscribers, and
-    /// unsolicited to the phones of its endpoints that did not subscribe.
-    pub(super) fn mailbox_changed(self: &Arc<Self>, mailbox: &MailboxId) {
+    /// (`unsolicited`, on the node that made the change) to the phones of its
+    /// endpoints that did not subscribe.
+    pub(super) fn mailbox_changed(self: &Arc<Self>, mailbox: &MailboxId, unsolicited: bool) {
         let wall = unix_now();
         let watching = super::lock(&self.mwi).watching(mailbox);
         for call_id in watching {
@@ -186,7 +187,7 @@ impl Node {
             self.pump(idx, &mut st, now, &mut out);
             self.flush(out);
         }
-        if !self.config.voicemail.unsolicited_mwi {
+        if !unsolicited || !self.config.voicemail.unsolicited_mwi {
             return;
         }
         let (new, old) = self.spool().counts(mailbox);

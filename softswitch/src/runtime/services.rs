@@ -235,6 +235,7 @@ impl Services for NodeServices<'_> {
     }
 
     fn call_opened(&self, call: crate::store::cdr::OpenCall) {
+        self.node.calls_in_progress.fetch_add(1, Ordering::Relaxed);
         self.note_open_call(Change::Opened(Box::new(call)));
     }
 
@@ -246,6 +247,7 @@ impl Services for NodeServices<'_> {
     }
 
     fn write_cdr(&self, cdr: Cdr) {
+        self.node.calls_in_progress.fetch_sub(1, Ordering::Relaxed);
         let uniqueid = cdr.uniqueid.clone();
         let done = Box::new(move |result: Result<(), Arc<crate::store::StoreError>>| {
             if let Err(e) = result {

@@ -17,6 +17,11 @@ pub const LOCATION: &str = "softswitch_location";
 /// Channel for AstDB changes; a payload is `node`, `family` and `key`, one per line.
 pub const ASTDB: &str = "softswitch_astdb";
 
+/// Channel for voicemail changes; a payload is `node` and the mailbox
+/// (`number@context`). The spool itself is a directory every node mounts; this
+/// tells the other nodes to send their subscribers a fresh message summary.
+pub const MAILBOX: &str = "softswitch_mailbox";
+
 /// PostgreSQL refuses payloads of 8,000 bytes or more.
 const MAX_PAYLOAD: usize = 7_000;
 
@@ -46,13 +51,19 @@ pub enum Shared {
     Location(Vec<String>),
     /// This AstDB entry changed.
     AstDb { family: String, key: String },
+    /// A node changed this mailbox's messages.
+    Mailbox { origin: String, mailbox: String },
 }
 
 impl Shared {
     fn parse(channel: &str, payload: &str) -> Option<Shared> {
         let mut lines = payload.split('\n');
-        let _node = lines.next()?;
+        let node = lines.next()?;
         match channel {
+            MAILBOX => Some(Shared::Mailbox {
+                origin: node.to_owned(),
+                mailbox: lines.next()?.to_owned(),
+            }),
             LOCATION => Some(Shared::Location(lines.map(str::to_owned).collect())),
             ASTDB => Some(Shared::AstDb {
                 family: lines.next()?.to_owned(),
@@ -71,7 +82,7 @@ pub struct Follower {
 impl Follower {
     pub async fn connect(pool: &PgPool) -> Result<Follower, StoreError> {
         let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen_all([LOCATION, ASTDB]).await?;
+        listener.listen_all([LOCATION, ASTDB, MAILBOX]).await?;
         Ok(Follower { listener })
     }
 
@@ -174,6 +185,13 @@ mod tests {
             })
         );
         assert_eq!(Shared::parse(ASTDB, "n\nonly-family"), None);
+        assert_eq!(
+            Shared::parse(MAILBOX, "node-a\n1002@default"),
+            Some(Shared::Mailbox {
+                origin: "node-a".into(),
+                mailbox: "1002@default".into()
+            })
+        );
         assert_eq!(Shared::parse("other", "n\nx"), None);
     }
 }

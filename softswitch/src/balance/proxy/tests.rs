@@ -16,7 +16,7 @@ fn proxy() -> Proxy {
         })
         .collect();
     let nodes = NodeSet::new(specs, ProbeSection::default().keepalive(), Instant::now());
-    Proxy::new(ME.into(), ME.parse().unwrap(), nodes)
+    Proxy::new(ME.into(), ME.parse().unwrap(), nodes, Share::Hash)
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -290,4 +290,43 @@ fn a_refused_invite_is_acked_and_sent_to_the_other_node() {
         Forward::Send(first, sends[0].1.clone())
     );
     assert_eq!(p.stats.retried, 1);
+}
+
+#[test]
+fn with_least_load_a_transaction_stays_on_its_node_and_loads_come_from_probes() {
+    let specs = [("node-1", N1), ("node-2", N2)]
+        .iter()
+        .map(|(n, a)| NodeSpec {
+            name: n.to_string(),
+            addr: a.parse().unwrap(),
+            weight: 1,
+        })
+        .collect();
+    let start = Instant::now();
+    let nodes = NodeSet::new(specs, ProbeSection::default().keepalive(), start);
+    let mut p = Proxy::new(ME.into(), ME.parse().unwrap(), nodes, Share::LeastLoad);
+    // node-1 reports 50 calls, node-2 none.
+    for step in 0..3 {
+        let now = start + Duration::from_millis(150 * step);
+        for (dest, bytes) in p.probes(now) {
+            let text = String::from_utf8(bytes.to_vec()).unwrap();
+            let calls = if dest == addr(N1) { 50 } else { 0 };
+            let answer = format!(
+                "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: <sip:balancer@x>;tag=1\r\nTo: <sip:n>;tag=2\r\n\
+                 Call-ID: {}\r\nCSeq: 1 OPTIONS\r\nX-Calls-In-Progress: {calls}\r\nContent-Length: 0\r\n\r\n",
+                header(&text, "Via")[0],
+                header(&text, "Call-ID")[0]
+            );
+            p.on_datagram(Bytes::from(answer), dest, now);
+        }
+    }
+    let (to, _) = send(&mut p, &invite("ll-1", ""), PHONE);
+    assert_eq!(to, addr(N2));
+    // Its CANCEL follows it, though the Call-ID alone would say nothing.
+    let cancel = invite("ll-1", "")
+        .replace("INVITE sip", "CANCEL sip")
+        .replace("1 INVITE", "1 CANCEL");
+    assert_eq!(send(&mut p, &cancel, PHONE).0, addr(N2));
+    let views = p.nodes.view(start);
+    assert_eq!(views[0].calls, Some(50));
 }
