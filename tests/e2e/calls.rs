@@ -551,7 +551,12 @@ fn softswitch_calls_without_a_running_node_fails_with_one_line() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("cannot reach the node"), "{err}");
+    assert!(err.contains("cannot reach http://"), "{err}");
+    assert_eq!(
+        err.matches("Connection refused").count(),
+        1,
+        "the cause once: {err}"
+    );
 }
 
 /// A phone on TCP written by hand: SIPp cannot take a new call on the connection

@@ -8,10 +8,10 @@ use hyper_util::rt::TokioIo;
 pub enum AdminError {
     #[error("`{0}` is not an http://host:port address")]
     BadUrl(String),
-    #[error(
-        "cannot reach the node at {url}: {source} (is `softswitch run` up with [admin] listen?)"
-    )]
-    Connect { url: String, source: std::io::Error },
+    /// The cause is part of the one-line message, not a source the binary's error
+    /// chain would print a second time.
+    #[error("cannot reach {url}: {cause} (is it running, with [admin] listen?)")]
+    Connect { url: String, cause: std::io::Error },
     #[error("the node at {url} answered {status}: {body}")]
     Status {
         url: String,
@@ -58,9 +58,9 @@ async fn request_json(
     };
     let stream = tokio::net::TcpStream::connect(authority)
         .await
-        .map_err(|source| AdminError::Connect {
+        .map_err(|cause| AdminError::Connect {
             url: url.clone(),
-            source,
+            cause,
         })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
