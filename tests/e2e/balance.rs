@@ -14,6 +14,7 @@ use softswitch_e2e::process::wait_until;
 use softswitch_e2e::switch::Database;
 use softswitch_e2e::{
     Balancer, Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, UdpClient, scenario,
+    scenario_with_audio,
 };
 
 /// A node that answers for the balancers' addresses (hosts 10 and 11) too.
@@ -41,27 +42,15 @@ fn calls(lb: &Balancer, net: &TestNet, n: u32, rate: u32) -> Sipp {
     .arg(rate.to_string())
     .arg("-l")
     .arg("100")
-    .arg("-s")
-    .arg("1002")
-    .arg("-au")
-    .arg("1001")
-    .arg("-ap")
-    .arg("secret1001")
-    .key("caller", "1001")
-    .arg("-mi")
-    .arg(net.ip(6).to_string())
-    .arg("-mp")
-    .arg("7000")
+    .dialing("1002", "1001")
+    .media_at(7000)
 }
 
 /// 1002's phone on host 5, answering `n` calls.
 fn callee(lb: &Balancer, net: &TestNet, n: u32) -> softswitch_e2e::RunningSipp {
     Sipp::new(scenario("call_callee.xml"), phone(net, 5), lb.sip_addr())
         .calls(n)
-        .arg("-mi")
-        .arg(net.ip(5).to_string())
-        .arg("-mp")
-        .arg("6000")
+        .media_at(6000)
         .spawn()
 }
 
@@ -157,39 +146,17 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
         .map(|i| format!("audio-{i}@balance.test"))
         .find(|c| lb.route_of(c) != registered_on)
         .expect("a Call-ID for the other node");
-    let audio = n1.dir.path().join("pattern.ulaw");
-    std::fs::write(
-        &audio,
-        (0..8000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(scenario("call_caller.xml"))
-        .unwrap()
-        .replace("[audio]", audio.to_str().unwrap());
-    let audio_caller = n1.dir.path().join("call_caller.xml");
-    std::fs::write(&audio_caller, text).unwrap();
+    let audio_caller = scenario_with_audio("call_caller.xml", n1.dir.path());
     let echo = Sipp::new(scenario("call_callee.xml"), phone(&net, 5), lb.sip_addr())
         .arg("-rtp_echo")
-        .arg("-mi")
-        .arg(net.ip(5).to_string())
-        .arg("-mp")
-        .arg("6000")
+        .media_at(6000)
         .spawn();
     std::thread::sleep(Duration::from_millis(300));
     let alice = Sipp::new(&audio_caller, phone(&net, 6), lb.sip_addr())
         .arg("-cid_str")
         .arg(&call_id)
-        .arg("-s")
-        .arg("1002")
-        .arg("-au")
-        .arg("1001")
-        .arg("-ap")
-        .arg("secret1001")
-        .key("caller", "1001")
-        .arg("-mi")
-        .arg(net.ip(6).to_string())
-        .arg("-mp")
-        .arg("7000")
+        .dialing("1002", "1001")
+        .media_at(7000)
         .run();
     let echo = echo.wait();
     assert!(alice.succeeded(), "audio call: {alice}\n{}", lb.log());

@@ -513,28 +513,6 @@ fn shipped_sounds() -> String {
     dir.canonicalize().unwrap().display().to_string()
 }
 
-/// The next NOTIFY on `phone`, answered with 200; its body.
-fn next_notify(phone: &softswitch_e2e::net::UdpClient, to: std::net::SocketAddr) -> Option<String> {
-    use softswitch_e2e::net::headers;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while let Some(msg) = phone.recv(deadline.saturating_duration_since(std::time::Instant::now()))
-    {
-        if !msg.starts_with("NOTIFY ") {
-            continue;
-        }
-        let mut ok = String::from("SIP/2.0 200 OK\r\n");
-        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
-            for v in headers(&msg, name) {
-                ok.push_str(&format!("{name}: {v}\r\n"));
-            }
-        }
-        ok.push_str("Content-Length: 0\r\n\r\n");
-        phone.send(to, ok.as_bytes());
-        return Some(msg.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
-    }
-    None
-}
-
 /// A message left with VoiceMail() reaches the mailbox: the owner's subscribed
 /// phone is told (NOTIFY message-summary, RFC 3842), and VoiceMailMain plays the
 /// caller's words back to the owner after the PIN; then the phone is told again.
@@ -584,7 +562,9 @@ fn a_voicemail_is_left_signalled_and_listened_to() {
         1,
     );
     desk.send(switch, subscribe(&auth, 2).as_bytes());
-    let first = next_notify(&desk, switch).expect("a NOTIFY right after the SUBSCRIBE");
+    let first = desk
+        .next_notify(Duration::from_secs(20))
+        .expect("a NOTIFY right after the SUBSCRIBE");
     assert!(first.contains("Messages-Waiting: no"), "{first}");
 
     // Alice leaves about three seconds of her 440 Hz tone after the beep.
@@ -602,7 +582,9 @@ fn a_voicemail_is_left_signalled_and_listened_to() {
     );
     std::thread::sleep(Duration::from_secs(4));
     alice.phone.command("hangup", "");
-    let told = next_notify(&desk, switch).expect("a NOTIFY when the message arrives");
+    let told = desk
+        .next_notify(Duration::from_secs(20))
+        .expect("a NOTIFY when the message arrives");
     assert!(told.contains("Messages-Waiting: yes"), "{told}");
     assert!(told.contains("Voice-Message: 1/0"), "{told}");
     let txt = std::fs::read_to_string(
@@ -635,7 +617,9 @@ fn a_voicemail_is_left_signalled_and_listened_to() {
         "bob heard alice's message for {message:.1} s\n{}",
         sw.log()
     );
-    let heard_now = next_notify(&desk, switch).expect("a NOTIFY once the message was heard");
+    let heard_now = desk
+        .next_notify(Duration::from_secs(20))
+        .expect("a NOTIFY once the message was heard");
     assert!(heard_now.contains("Messages-Waiting: no"), "{heard_now}");
     assert!(heard_now.contains("Voice-Message: 0/1"), "{heard_now}");
 }

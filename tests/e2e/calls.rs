@@ -100,34 +100,15 @@ fn caller(sw: &Switch, net: &TestNet, file: &str, dialed: &str) -> Sipp {
     let path = dir.join(file);
     std::fs::write(&path, text).unwrap();
     Sipp::new(&path, phone(net, 2), sw.sip_addr())
-        .arg("-s")
-        .arg(dialed)
-        .arg("-au")
-        .arg("1001")
-        .arg("-ap")
-        .arg("secret1001")
-        .key("caller", "1001")
-        .arg("-mi")
-        .arg(net.ip(2).to_string())
-        .arg("-mp")
-        .arg("7000")
+        .dialing(dialed, "1001")
+        .media_at(7000)
 }
 
 /// A refused call: the template's `[final]` is the status the caller must get.
 fn refused(sw: &Switch, net: &TestNet, dialed: &str, status: u16) -> softswitch_e2e::SippRun {
-    let text = std::fs::read_to_string(scenario("call_caller_refused.xml"))
-        .unwrap()
-        .replace("[final]", &status.to_string());
-    let path = sw.dir.path().join(format!("refused_{status}.xml"));
-    std::fs::write(&path, text).unwrap();
+    let path = softswitch_e2e::refused_scenario(status, sw.dir.path());
     Sipp::new(&path, phone(net, 2), sw.sip_addr())
-        .arg("-s")
-        .arg(dialed)
-        .arg("-au")
-        .arg("1001")
-        .arg("-ap")
-        .arg("secret1001")
-        .key("caller", "1001")
+        .dialing(dialed, "1001")
         .run()
 }
 

@@ -13,7 +13,9 @@ use softswitch_e2e::net::{UdpClient, headers, status_of};
 use softswitch_e2e::process::wait_until;
 use softswitch_e2e::raw::authorization;
 use softswitch_e2e::switch::Database;
-use softswitch_e2e::{Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, scenario};
+use softswitch_e2e::{
+    Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, scenario, scenario_with_audio,
+};
 
 fn node(net: &TestNet, host: u8, name: &str, url: &str) -> Switch {
     let mut o = SwitchOptions::new(net.ip(host));
@@ -121,19 +123,9 @@ fn phone(net: &TestNet, host: u8) -> SocketAddr {
 /// A caller (1001, from host 6) through `sw`: the template's `[final]` is the
 /// status it must get.
 fn refused_call(sw: &Switch, net: &TestNet, dialed: &str, status: u16) -> SippRun {
-    let text = std::fs::read_to_string(scenario("call_caller_refused.xml"))
-        .unwrap()
-        .replace("[final]", &status.to_string());
-    let path = sw.dir.path().join(format!("refused_{status}.xml"));
-    std::fs::write(&path, text).unwrap();
+    let path = softswitch_e2e::refused_scenario(status, sw.dir.path());
     Sipp::new(&path, phone(net, 6), sw.sip_addr())
-        .arg("-s")
-        .arg(dialed)
-        .arg("-au")
-        .arg("1001")
-        .arg("-ap")
-        .arg("secret1001")
-        .key("caller", "1001")
+        .dialing(dialed, "1001")
         .run()
 }
 
@@ -154,34 +146,15 @@ fn a_phone_registered_on_one_node_is_called_through_another_and_astdb_is_shared(
     assert!(reg.succeeded(), "1002 did not register: {reg}");
     let bob = Sipp::new(scenario("call_callee.xml"), bob_addr, n1.sip_addr())
         .arg("-rtp_echo")
-        .arg("-mi")
-        .arg(bob_addr.ip().to_string())
-        .arg("-mp")
-        .arg("6000")
+        .media_at(6000)
         .spawn();
     std::thread::sleep(Duration::from_millis(500));
 
     // 1001 calls 1002 through node-2, which learnt the binding from the database.
-    let dir = n2.dir.path();
-    let audio = dir.join("silence.ulaw");
-    std::fs::write(&audio, [0xffu8; 8000]).unwrap();
-    let text = std::fs::read_to_string(scenario("call_caller.xml"))
-        .unwrap()
-        .replace("[audio]", audio.to_str().unwrap());
-    let caller = dir.join("call_caller.xml");
-    std::fs::write(&caller, text).unwrap();
+    let caller = scenario_with_audio("call_caller.xml", n2.dir.path());
     let alice = Sipp::new(&caller, phone(&net, 6), n2.sip_addr())
-        .arg("-s")
-        .arg("1002")
-        .arg("-au")
-        .arg("1001")
-        .arg("-ap")
-        .arg("secret1001")
-        .key("caller", "1001")
-        .arg("-mi")
-        .arg(net.ip(6).to_string())
-        .arg("-mp")
-        .arg("7000")
+        .dialing("1002", "1001")
+        .media_at(7000)
         .run();
     let bob = bob.wait();
     assert!(alice.succeeded(), "caller: {alice}\n{}", n2.log());
@@ -204,24 +177,12 @@ fn a_phone_registered_on_one_node_is_called_through_another_and_astdb_is_shared(
     // node-2 exits and says it stopped.
     let bob = Sipp::new(scenario("call_callee.xml"), bob_addr, n1.sip_addr())
         .arg("-rtp_echo")
-        .arg("-mi")
-        .arg(bob_addr.ip().to_string())
-        .arg("-mp")
-        .arg("6000")
+        .media_at(6000)
         .spawn();
     std::thread::sleep(Duration::from_millis(300));
     let alice = Sipp::new(&caller, phone(&net, 6), n2.sip_addr())
-        .arg("-s")
-        .arg("1002")
-        .arg("-au")
-        .arg("1001")
-        .arg("-ap")
-        .arg("secret1001")
-        .key("caller", "1001")
-        .arg("-mi")
-        .arg(net.ip(6).to_string())
-        .arg("-mp")
-        .arg("7000")
+        .dialing("1002", "1001")
+        .media_at(7000)
         .spawn();
     std::thread::sleep(Duration::from_millis(800));
     let out = n2.cli(&["drain", "--stop"]);
@@ -255,36 +216,6 @@ fn a_phone_registered_on_one_node_is_called_through_another_and_astdb_is_shared(
         "{:?}",
         members(&n1)
     );
-}
-
-/// The next NOTIFY `phone` gets within `wait`, answered with 200; its body.
-fn next_notify(phone: &UdpClient, wait: Duration) -> Option<String> {
-    let deadline = Instant::now() + wait;
-    while let Some(msg) = phone.recv(deadline.saturating_duration_since(Instant::now())) {
-        if !msg.starts_with("NOTIFY ") {
-            continue;
-        }
-        let mut ok = String::from("SIP/2.0 200 OK\r\n");
-        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
-            for v in headers(&msg, name) {
-                ok.push_str(&format!("{name}: {v}\r\n"));
-            }
-        }
-        ok.push_str("Content-Length: 0\r\n\r\n");
-        let via = headers(&msg, "Via")[0].to_string();
-        let sent_by = via
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("");
-        if let Ok(to) = sent_by.parse::<SocketAddr>() {
-            phone.send(to, ok.as_bytes());
-        }
-        return Some(msg.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
-    }
-    None
 }
 
 #[test]
@@ -344,38 +275,22 @@ fn a_voicemail_left_on_one_node_lights_a_phone_subscribed_on_another() {
         1,
     );
     desk.send(n2.sip_addr(), subscribe(&auth, 2).as_bytes());
-    let first = next_notify(&desk, Duration::from_secs(5)).expect("a NOTIFY after SUBSCRIBE");
+    let first = desk
+        .next_notify(Duration::from_secs(5))
+        .expect("a NOTIFY after SUBSCRIBE");
     assert!(first.contains("Messages-Waiting: no"), "{first}");
 
     // 1001 leaves a message through node-1.
-    let audio = n1.dir.path().join("pattern.ulaw");
-    std::fs::write(
-        &audio,
-        (0..8000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(scenario("call_caller.xml"))
-        .unwrap()
-        .replace("[audio]", audio.to_str().unwrap());
-    let caller = n1.dir.path().join("call_caller.xml");
-    std::fs::write(&caller, text).unwrap();
+    let caller = scenario_with_audio("call_caller.xml", n1.dir.path());
     let alice = Sipp::new(&caller, phone(&net, 6), n1.sip_addr())
-        .arg("-s")
-        .arg("7100")
-        .arg("-au")
-        .arg("1001")
-        .arg("-ap")
-        .arg("secret1001")
-        .key("caller", "1001")
-        .arg("-mi")
-        .arg(net.ip(6).to_string())
-        .arg("-mp")
-        .arg("7000")
+        .dialing("7100", "1001")
+        .media_at(7000)
         .run();
     assert!(alice.succeeded(), "{alice}\n{}", n1.log());
 
     // node-2 tells the phone subscribed there.
-    let told = next_notify(&desk, Duration::from_secs(10))
+    let told = desk
+        .next_notify(Duration::from_secs(10))
         .unwrap_or_else(|| panic!("no NOTIFY from node-2\n{}\n{}", n1.log(), n2.log()));
     assert!(told.contains("Messages-Waiting: yes"), "{told}");
     assert!(told.contains("Voice-Message: 1/0"), "{told}");

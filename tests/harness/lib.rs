@@ -22,6 +22,32 @@ pub use switch::{DEFAULT_DIALPLAN, Database, Switch, SwitchOptions};
 
 use std::path::PathBuf;
 
+/// `scenario` (one that streams `[audio]`, such as `call_caller.xml`) written into
+/// `dir` with a second of non-silent µ-law to stream; its path. SIPp expands no
+/// keywords inside `<exec>`, so the file is written in.
+pub fn scenario_with_audio(scenario_name: &str, dir: &std::path::Path) -> PathBuf {
+    let audio = dir.join("pattern.ulaw");
+    let pattern: Vec<u8> = (0..8000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&audio, pattern).expect("write the audio");
+    let text = std::fs::read_to_string(scenario(scenario_name))
+        .expect("read the scenario")
+        .replace("[audio]", audio.to_str().expect("a UTF-8 path"));
+    let path = dir.join(scenario_name);
+    std::fs::write(&path, text).expect("write the scenario");
+    path
+}
+
+/// `call_caller_refused.xml` written into `dir` expecting the final `status`; its
+/// path.
+pub fn refused_scenario(status: u16, dir: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(scenario("call_caller_refused.xml"))
+        .expect("read the scenario")
+        .replace("[final]", &status.to_string());
+    let path = dir.join(format!("refused_{status}.xml"));
+    std::fs::write(&path, text).expect("write the scenario");
+    path
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

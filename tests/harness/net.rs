@@ -86,6 +86,40 @@ impl UdpClient {
         }
     }
 
+    /// The next NOTIFY within `wait`, answered with 200 (to its Via's sent-by); its
+    /// body.
+    pub fn next_notify(&self, wait: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + wait;
+        while let Some(msg) =
+            self.recv(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            if !msg.starts_with("NOTIFY ") {
+                continue;
+            }
+            let mut ok = String::from("SIP/2.0 200 OK\r\n");
+            for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+                for v in headers(&msg, name) {
+                    ok.push_str(&format!("{name}: {v}\r\n"));
+                }
+            }
+            ok.push_str("Content-Length: 0\r\n\r\n");
+            let via = headers(&msg, "Via")
+                .first()
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let sent_by = via
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.split(';').next())
+                .and_then(|s| s.parse::<SocketAddr>().ok());
+            if let Some(to) = sent_by {
+                self.send(to, ok.as_bytes());
+            }
+            return Some(msg.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
+        }
+        None
+    }
+
     /// Sends a request and returns its final response: the first final response with the
     /// request's Call-ID and CSeq (retransmissions of earlier answers are skipped).
     pub fn request(&self, to: SocketAddr, text: &str, wait: Duration) -> Option<String> {

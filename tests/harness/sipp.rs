@@ -73,6 +73,27 @@ impl Sipp {
         self.arg("-s").arg(user).arg("-ap").arg(password)
     }
 
+    /// A caller scenario's arguments: `user` (password `secret<user>`, as the
+    /// harness configures endpoints) dials `dialed`.
+    pub fn dialing(self, dialed: &str, user: &str) -> Sipp {
+        self.arg("-s")
+            .arg(dialed)
+            .arg("-au")
+            .arg(user)
+            .arg("-ap")
+            .arg(format!("secret{user}"))
+            .key("caller", user)
+    }
+
+    /// The phone's RTP on its own address at `media_port`.
+    pub fn media_at(self, media_port: u16) -> Sipp {
+        let ip = self.local.ip().to_string();
+        self.arg("-mi")
+            .arg(ip)
+            .arg("-mp")
+            .arg(media_port.to_string())
+    }
+
     pub fn key(self, k: &str, v: &str) -> Sipp {
         self.arg("-key").arg(k).arg(v)
     }
