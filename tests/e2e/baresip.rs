@@ -519,8 +519,8 @@ fn shipped_sounds() -> String {
 #[test]
 fn a_voicemail_is_left_signalled_and_listened_to() {
     use softswitch_e2e::audio::tone_fraction;
-    use softswitch_e2e::net::{UdpClient, headers, status_of};
-    use softswitch_e2e::raw::authorization;
+    use softswitch_e2e::net::UdpClient;
+    use softswitch_e2e::raw::subscribe_mwi;
     let net = TestNet::new();
     let plan = "[internal]\n\
         exten => 1002,1,VoiceMail(1002@default,us)\n same => n,Hangup()\n\
@@ -534,34 +534,7 @@ fn a_voicemail_is_left_signalled_and_listened_to() {
 
     // Bob's desk phone subscribes to his mailbox's message-waiting state.
     let desk = UdpClient::bind((net.ip(51), 0).into());
-    let subscribe = |auth: &str, cseq: u32| {
-        format!(
-            "SUBSCRIBE sip:1002@pbx.test SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKmwi{cseq};rport\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:1002@pbx.test>;tag=desk\r\nTo: <sip:1002@pbx.test>\r\n\
-             Call-ID: mwi-desk@test\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:1002@{local}>\r\n\
-             Event: message-summary\r\nAccept: application/simple-message-summary\r\nExpires: 600\r\n\
-             {auth}Content-Length: 0\r\n\r\n",
-            local = desk.local()
-        )
-    };
-    let challenge = desk
-        .request(switch, &subscribe("", 1), Duration::from_secs(5))
-        .expect("an answer to SUBSCRIBE");
-    assert_eq!(status_of(&challenge), Some(401), "{challenge}");
-    let www = headers(&challenge, "WWW-Authenticate")
-        .into_iter()
-        .find(|c| c.contains("MD5"))
-        .unwrap()
-        .to_string();
-    let auth = authorization(
-        "1002",
-        "sip:1002@pbx.test",
-        "SUBSCRIBE",
-        &www,
-        "secret1002",
-        1,
-    );
-    desk.send(switch, subscribe(&auth, 2).as_bytes());
+    subscribe_mwi(&desk, switch, "1002");
     let first = desk
         .next_notify(Duration::from_secs(20))
         .expect("a NOTIFY right after the SUBSCRIBE");

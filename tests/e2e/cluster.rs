@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use softswitch_e2e::net::{UdpClient, headers, status_of};
+use softswitch_e2e::net::UdpClient;
 use softswitch_e2e::process::wait_until;
-use softswitch_e2e::raw::authorization;
+use softswitch_e2e::raw::subscribe_mwi;
 use softswitch_e2e::switch::Database;
 use softswitch_e2e::{
     Postgres, Sipp, SippRun, Switch, SwitchOptions, TestNet, scenario, scenario_with_audio,
@@ -247,34 +247,7 @@ fn a_voicemail_left_on_one_node_lights_a_phone_subscribed_on_another() {
 
     // 1002's desk phone subscribes to its mailbox on node-2.
     let desk = UdpClient::bind(SocketAddr::new(net.ip(51).into(), 0));
-    let subscribe = |auth: &str, cseq: u32| {
-        format!(
-            "SUBSCRIBE sip:1002@pbx.test SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKmwi{cseq};rport\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:1002@pbx.test>;tag=desk\r\nTo: <sip:1002@pbx.test>\r\n\
-             Call-ID: mwi-desk@cluster\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:1002@{local}>\r\n\
-             Event: message-summary\r\nAccept: application/simple-message-summary\r\nExpires: 600\r\n\
-             {auth}Content-Length: 0\r\n\r\n",
-            local = desk.local()
-        )
-    };
-    let challenge = desk
-        .request(n2.sip_addr(), &subscribe("", 1), Duration::from_secs(5))
-        .expect("an answer to SUBSCRIBE");
-    assert_eq!(status_of(&challenge), Some(401), "{challenge}");
-    let www = headers(&challenge, "WWW-Authenticate")
-        .into_iter()
-        .find(|c| c.contains("MD5"))
-        .unwrap()
-        .to_string();
-    let auth = authorization(
-        "1002",
-        "sip:1002@pbx.test",
-        "SUBSCRIBE",
-        &www,
-        "secret1002",
-        1,
-    );
-    desk.send(n2.sip_addr(), subscribe(&auth, 2).as_bytes());
+    subscribe_mwi(&desk, n2.sip_addr(), "1002");
     let first = desk
         .next_notify(Duration::from_secs(5))
         .expect("a NOTIFY after SUBSCRIBE");

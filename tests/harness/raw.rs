@@ -139,3 +139,38 @@ impl<'a> Registration<'a> {
         (challenge_msg, answer)
     }
 }
+
+/// `user`'s phone on `desk` subscribes to its mailbox's message-waiting state
+/// (RFC 3842) at `switch`: the first SUBSCRIBE must be challenged with 401, the
+/// second carries the digest (password `secret<user>`). The NOTIFYs that follow
+/// are the caller's to read.
+pub fn subscribe_mwi(desk: &UdpClient, switch: SocketAddr, user: &str) {
+    let subscribe = |auth: &str, cseq: u32| {
+        format!(
+            "SUBSCRIBE sip:{user}@pbx.test SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKmwi{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{user}@pbx.test>;tag=desk\r\nTo: <sip:{user}@pbx.test>\r\n\
+             Call-ID: mwi-{user}@{local}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:{user}@{local}>\r\n\
+             Event: message-summary\r\nAccept: application/simple-message-summary\r\nExpires: 600\r\n\
+             {auth}Content-Length: 0\r\n\r\n",
+            local = desk.local()
+        )
+    };
+    let challenge = desk
+        .request(switch, &subscribe("", 1), Duration::from_secs(5))
+        .expect("an answer to SUBSCRIBE");
+    assert_eq!(status_of(&challenge), Some(401), "{challenge}");
+    let www = headers(&challenge, "WWW-Authenticate")
+        .into_iter()
+        .find(|c| c.contains("MD5"))
+        .expect("an MD5 challenge")
+        .to_string();
+    let auth = authorization(
+        user,
+        &format!("sip:{user}@pbx.test"),
+        "SUBSCRIBE",
+        &www,
+        &format!("secret{user}"),
+        1,
+    );
+    desk.send(switch, subscribe(&auth, 2).as_bytes());
+}

@@ -7,6 +7,11 @@ const N1: &str = "127.0.0.1:5060";
 const N2: &str = "127.0.0.2:5060";
 
 fn proxy() -> Proxy {
+    sharing(Share::Hash, Instant::now())
+}
+
+/// A balancer at ME over node-1 (N1) and node-2 (N2), weight 1 each.
+fn sharing(share: Share, now: Instant) -> Proxy {
     let specs = [("node-1", N1), ("node-2", N2)]
         .iter()
         .map(|(n, a)| NodeSpec {
@@ -15,8 +20,8 @@ fn proxy() -> Proxy {
             weight: 1,
         })
         .collect();
-    let nodes = NodeSet::new(specs, ProbeSection::default().keepalive(), Instant::now());
-    Proxy::new(ME.into(), ME.parse().unwrap(), nodes, Share::Hash)
+    let nodes = NodeSet::new(specs, ProbeSection::default().keepalive(), now);
+    Proxy::new(ME.into(), ME.parse().unwrap(), nodes, share)
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -294,17 +299,8 @@ fn a_refused_invite_is_acked_and_sent_to_the_other_node() {
 
 #[test]
 fn with_least_load_a_transaction_stays_on_its_node_and_loads_come_from_probes() {
-    let specs = [("node-1", N1), ("node-2", N2)]
-        .iter()
-        .map(|(n, a)| NodeSpec {
-            name: n.to_string(),
-            addr: a.parse().unwrap(),
-            weight: 1,
-        })
-        .collect();
     let start = Instant::now();
-    let nodes = NodeSet::new(specs, ProbeSection::default().keepalive(), start);
-    let mut p = Proxy::new(ME.into(), ME.parse().unwrap(), nodes, Share::LeastLoad);
+    let mut p = sharing(Share::LeastLoad, start);
     // node-1 reports 50 calls, node-2 none.
     for step in 0..3 {
         let now = start + Duration::from_millis(150 * step);
