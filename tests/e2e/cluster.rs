@@ -267,4 +267,32 @@ fn a_voicemail_left_on_one_node_lights_a_phone_subscribed_on_another() {
         .unwrap_or_else(|| panic!("no NOTIFY from node-2\n{}\n{}", n1.log(), n2.log()));
     assert!(told.contains("Messages-Waiting: yes"), "{told}");
     assert!(told.contains("Voice-Message: 1/0"), "{told}");
+
+    // That count is node-2's copy of the voicemail table, re-read on node-1's
+    // announcement: the message is a row there, filed by node-1.
+    let rows = pg.query(
+        "voicemail",
+        "SELECT mailbox, mailbox_context, folder, msgnum, recording, callerid, node, \
+         duration >= 1, msg_id <> '' FROM voicemail",
+    );
+    let fields: Vec<&str> = rows.split('|').collect();
+    assert_eq!(
+        fields.iter().map(|f| f.trim()).collect::<Vec<_>>()[..5],
+        [
+            "1002",
+            "default",
+            "INBOX",
+            "0",
+            "default/1002/INBOX/msg0000.wav"
+        ],
+        "{rows}"
+    );
+    assert!(fields[5].contains("1001"), "{rows}");
+    assert_eq!(fields[6..], ["node-1", "t", "t"], "{rows}");
+    assert!(
+        spool
+            .path()
+            .join("default/1002/INBOX/msg0000.wav")
+            .is_file()
+    );
 }

@@ -163,6 +163,34 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// The rows `sql` returns from database `name`: one line per row, columns
+    /// separated by `|` (psql's unaligned output).
+    pub fn query(&self, name: &str, sql: &str) -> String {
+        let port = self.port.to_string();
+        let out = self.run(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                name,
+                "-At",
+                "-c",
+                sql,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }

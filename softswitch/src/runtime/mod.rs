@@ -56,6 +56,8 @@ pub struct Node {
     /// The media relay every call is anchored on.
     pub relay: media::relay::Relay,
     pub astdb: crate::store::astdb::PersistentDb,
+    /// Voicemail messages as the `voicemail` table holds them.
+    pub voicemail: Arc<crate::store::voicemail::VoicemailIndex>,
     /// The runtime, for work started from non-async code under a shard lock.
     rt: tokio::runtime::Handle,
     call_seq: std::sync::atomic::AtomicU64,
@@ -124,6 +126,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let astdb = crate::store::astdb::PersistentDb::open(store.clone(), config.node.name.clone())
         .await
         .context("cannot load the AstDB")?;
+    let voicemail = Arc::new(
+        crate::store::voicemail::VoicemailIndex::open(store.clone(), config.node.name.clone())
+            .await
+            .context("cannot load the voicemail index")?,
+    );
+    let imported = crate::voicemail::Spool::indexed(
+        config.resolve(&config.voicemail.spool),
+        voicemail.clone(),
+    )
+    .import();
+    if imported > 0 {
+        tracing::info!(
+            messages = imported,
+            "indexed voicemail messages found in the spool"
+        );
+    }
     let relay = media::relay::Relay::with_threads(
         config.rtp_address(),
         config.rtp_address(),
@@ -175,6 +193,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
         relay,
         astdb,
+        voicemail,
         rt: tokio::runtime::Handle::current(),
         call_seq: std::sync::atomic::AtomicU64::new(1),
         prompts: Default::default(),
@@ -508,20 +527,10 @@ async fn mailbox_loop(
     node: Arc<Node>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::voicemail::MailboxId>,
 ) {
+    // The other nodes hear of the change from the voicemail index's writer, once
+    // the change is in the database.
     while let Some(mailbox) = rx.recv().await {
         node.mailbox_changed(&mailbox, true);
-        // The other nodes' subscribers hear of it too (the spool is shared).
-        if let Store::Postgres(pool) = &node.store {
-            let payloads = crate::store::share::payloads(
-                &node.config.node.name,
-                [mailbox.to_string().as_str()],
-            );
-            if let Err(e) =
-                crate::store::share::notify(pool, crate::store::share::MAILBOX, payloads).await
-            {
-                tracing::warn!(error = %e, %mailbox, "cannot tell the other nodes of a voicemail change");
-            }
-        }
     }
 }
 
@@ -642,12 +651,14 @@ async fn share_loop(node: Arc<Node>) {
                 Ok(Some(Shared::Mailbox { origin, mailbox })) => {
                     // Its own changes were handled when they were made; phones
                     // without a subscription heard from the node that made them.
-                    if origin != node.config.node.name
-                        && let Some(mb) = crate::voicemail::MailboxId::parse(&mailbox)
-                    {
-                        node.mailbox_changed(&mb, false);
+                    match crate::voicemail::MailboxId::parse(&mailbox) {
+                        Some(mb) if origin != node.config.node.name => {
+                            let read = node.voicemail.reload_mailbox(&node.store, &mb).await;
+                            node.mailbox_changed(&mb, false);
+                            read
+                        }
+                        _ => Ok(()),
                     }
-                    Ok(())
                 }
                 Ok(Some(Shared::AstDb { family, key })) => {
                     match node.store.astdb_get(&family, &key).await {
@@ -689,6 +700,7 @@ impl Node {
     async fn resync_shared(&self) -> Result<(), crate::store::StoreError> {
         let bindings = self.store.load_bindings(unix_now()).await?;
         self.registrar.location.load(bindings);
+        self.voicemail.reload(&self.store).await?;
         self.astdb.reload(&self.store).await
     }
 }

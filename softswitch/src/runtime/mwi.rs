@@ -203,7 +203,10 @@ impl Node {
     }
 
     pub(super) fn spool(&self) -> Spool {
-        Spool::new(self.config.resolve(&self.config.voicemail.spool))
+        Spool::indexed(
+            self.config.resolve(&self.config.voicemail.spool),
+            self.voicemail.clone(),
+        )
     }
 
     /// The summary of every mailbox `sub` watches, added up, in its dialog.

@@ -234,6 +234,10 @@ impl Services for NodeServices<'_> {
         let _ = self.node.mailbox_changes.send(mailbox.clone());
     }
 
+    fn spool(&self) -> crate::voicemail::Spool {
+        self.node.spool()
+    }
+
     fn call_opened(&self, call: crate::store::cdr::OpenCall) {
         self.node.calls_in_progress.fetch_add(1, Ordering::Relaxed);
         self.note_open_call(Change::Opened(Box::new(call)));

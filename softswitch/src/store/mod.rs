@@ -8,6 +8,7 @@ pub mod cdr;
 mod location;
 pub mod nodes;
 pub mod share;
+pub mod voicemail;
 pub mod writer;
 
 use std::path::Path;

@@ -18,8 +18,8 @@ pub const LOCATION: &str = "softswitch_location";
 pub const ASTDB: &str = "softswitch_astdb";
 
 /// Channel for voicemail changes; a payload is `node` and the mailbox
-/// (`number@context`). The spool itself is a directory every node mounts; this
-/// tells the other nodes to send their subscribers a fresh message summary.
+/// (`number@context`). The other nodes re-read the mailbox's rows of the
+/// `voicemail` table and send their subscribers a fresh message summary.
 pub const MAILBOX: &str = "softswitch_mailbox";
 
 /// PostgreSQL refuses payloads of 8,000 bytes or more.

@@ -291,9 +291,11 @@ impl Menu {
     }
 
     fn delete_current(&mut self, spool: &Spool) -> Step {
-        if self.at < self.messages.len() {
+        if self.at < self.messages.len()
+            && let Some(id) = &self.mailbox
+        {
             let msg = self.messages.remove(self.at);
-            match spool.delete(&msg) {
+            match spool.delete(id, &msg) {
                 Ok(()) => self.changed = true,
                 Err(e) => tracing::warn!(error = %e, "cannot delete a message"),
             }

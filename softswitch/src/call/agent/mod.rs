@@ -145,6 +145,11 @@ pub trait Services {
     /// Messages of `mailbox` changed (left, heard, deleted): tell its phones
     /// (message-waiting NOTIFY); must not block.
     fn mailbox_changed(&self, mailbox: &crate::voicemail::MailboxId);
+    /// The voicemail spool, as the node indexes it.
+    fn spool(&self) -> crate::voicemail::Spool {
+        let config = self.config();
+        crate::voicemail::Spool::new(config.resolve(&config.voicemail.spool))
+    }
     /// Asks the node to find a call ringing `target` for the caller of the call
     /// with Call-ID `picker`; the answer comes as [`CallAgent::pickup_done`].
     fn request_pickup(&self, target: &str, picker: &str);

@@ -25,8 +25,7 @@ pub enum AppRun {
 
 impl CallAgent<'_> {
     fn spool(&self) -> Spool {
-        let config = self.svc.config();
-        Spool::new(config.resolve(&config.voicemail.spool))
+        self.svc.spool()
     }
 
     /// Starts `VoiceMail(mailboxes,options)`; the dialplan's resume value once it
@@ -62,7 +61,7 @@ impl CallAgent<'_> {
             duration: 0,
             exten: call.cdr.dst.clone(),
             context: call.cdr.dcontext.clone(),
-            uniqueid: call.uniqueid.clone(),
+            msg_id: String::new(),
         };
         if !call.a.final_sent {
             self.answer_caller(call, None, now);
