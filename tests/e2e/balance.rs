@@ -385,3 +385,151 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
     assert!(answered.succeeded(), "{answered}");
     assert_eq!(lb.node_state("node-1"), "draining", "{status}");
 }
+
+/// A phone on TCP behind the balancer: it registers on its connection, a call
+/// through the other node reaches it on that same connection with the audio
+/// relayed to it, and its own hang-up goes back along the route recorded for
+/// each side (the phone's entry with `transport=tcp`).
+#[test]
+fn a_phone_on_tcp_registers_is_called_and_hangs_up_through_the_balancer() {
+    use softswitch_e2e::TcpPhone;
+    use softswitch_e2e::net::headers;
+    let pg = Postgres::start(27432 + (std::process::id() % 1000) as u16);
+    let url = pg.create_database("balanced_tcp");
+    let net = TestNet::new();
+    let n1 = node(&net, 1, "node-1", &url);
+    let n2 = node(&net, 2, "node-2", &url);
+    let lb = Balancer::start(
+        net.ip(10).into(),
+        &[("node-1", n1.sip_addr()), ("node-2", n2.sip_addr())],
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "up"
+            && lb.node_state("node-2") == "up"),
+        "{}\n{}",
+        lb.status(),
+        lb.log()
+    );
+
+    let mut bob = TcpPhone::connect(lb.sip_addr(), "1002");
+    let ok = bob.register("pbx.test", "secret1002");
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}\n{}", lb.log());
+    let binding = n1
+        .registrations()
+        .into_iter()
+        .find(|b| b["aor"] == "1002@pbx.test")
+        .expect("1002 in the shared location");
+    let path = binding["path"].to_string();
+    assert!(
+        path.contains(&format!("~{}~t", bob.local().port())),
+        "{binding}"
+    );
+    let registered_on = binding["node"].as_str().unwrap().to_owned();
+
+    // Alice (UDP) calls through the node that did not take the registration.
+    let call_id = (0..64)
+        .map(|i| format!("tcp-{i}@balance.test"))
+        .find(|c| lb.route_of(c) != registered_on)
+        .expect("a Call-ID for the other node");
+    // Alice echoes what she hears, so Bob's audio comes back to him through the
+    // relay twice (the silent scenario waits for the callee's BYE).
+    let alice = Sipp::new(
+        scenario("call_caller_silent.xml"),
+        phone(&net, 6),
+        lb.sip_addr(),
+    )
+    .arg("-rtp_echo")
+    .arg("-cid_str")
+    .arg(&call_id)
+    .dialing("1002", "1001")
+    .media_at(7000)
+    .spawn();
+    let invite = bob.next_request("INVITE");
+    let via = headers(&invite, "Via");
+    assert!(
+        via[0].starts_with(&format!("SIP/2.0/TCP {}:5060", net.ip(10))),
+        "{invite}"
+    );
+    let rr = headers(&invite, "Record-Route").join(", ");
+    assert!(
+        rr.starts_with(&format!(
+            "<sip:{}:5060;transport=tcp;lr;sn=node-",
+            net.ip(10)
+        )),
+        "the phone's entry on top: {invite}"
+    );
+
+    // Bob answers with his media address; the relay sends him Alice's side.
+    let media = std::net::UdpSocket::bind((net.ip(7), 0)).unwrap();
+    media
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let ringing = bob.reply(&invite, "180 Ringing", None);
+    bob.send(&ringing);
+    let sdp = softswitch_e2e::tcp_phone::sdp(media.local_addr().unwrap());
+    let answer = bob.reply(&invite, "200 OK", Some(&sdp));
+    bob.send(&answer);
+    let ack = bob.next_request("ACK");
+    assert!(headers(&ack, "Route").is_empty(), "{ack}");
+    // Bob talks (the relay latches on his address) and hears himself back.
+    let relay = answer_media(&invite);
+    let mut heard = 0;
+    let mut buf = [0u8; 2048];
+    for seq in 0..50u16 {
+        let mut rtp = vec![0x80, 0x00];
+        rtp.extend_from_slice(&seq.to_be_bytes());
+        rtp.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        rtp.extend_from_slice(&[0xff; 160]);
+        media.send_to(&rtp, relay).unwrap();
+        media
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        while let Ok((n, from)) = media.recv_from(&mut buf) {
+            if from == relay && n == 172 && buf[12..n].iter().all(|&b| b == 0xff) {
+                heard += 1;
+            }
+        }
+    }
+    bob.bye(&invite);
+    let done = bob.next();
+    assert!(done.starts_with("SIP/2.0 200"), "the BYE answered: {done}");
+    let alice = alice.wait();
+    assert!(
+        alice.succeeded(),
+        "Alice got Bob's BYE: {alice}\n{}",
+        lb.log()
+    );
+
+    assert!(heard >= 30, "Bob heard {heard} of his 50 packets back");
+    let mut cdr = serde_json::Value::Null;
+    wait_until(Duration::from_secs(5), || {
+        cdr = cdr_rows(&n1)
+            .into_iter()
+            .find(|c| c["uniqueid"].as_str().is_some() && c["src"] == "1001")
+            .unwrap_or_default();
+        !cdr.is_null()
+    });
+    assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
+    assert_ne!(cdr["node"], registered_on.as_str(), "{cdr}");
+    for side in ["caller", "callee"] {
+        let packets = cdr["media"][side]["packets"].as_u64().unwrap_or(0);
+        assert!(packets >= 30, "{side} RTP through the relay: {cdr}");
+    }
+}
+
+/// The relay address in the SDP of the INVITE the node sent the phone.
+fn answer_media(invite: &str) -> SocketAddr {
+    let body = &invite[invite.find("\r\n\r\n").unwrap() + 4..];
+    let ip = body
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .expect("c= line")
+        .trim();
+    let port = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("m= line");
+    format!("{ip}:{port}").parse().unwrap()
+}

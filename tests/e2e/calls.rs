@@ -540,142 +540,27 @@ fn softswitch_calls_without_a_running_node_fails_with_one_line() {
     );
 }
 
-/// A phone on TCP written by hand: SIPp cannot take a new call on the connection
-/// its own REGISTER opened (it maps messages to calls by Call-ID).
-struct TcpPhone {
-    stream: std::net::TcpStream,
-    pending: Vec<u8>,
-}
-
-impl TcpPhone {
-    fn send(&mut self, text: &str) {
-        use std::io::Write as _;
-        self.stream.write_all(text.as_bytes()).unwrap();
-    }
-
-    /// The next whole message on the connection (headers and Content-Length body).
-    fn next(&mut self) -> String {
-        use std::io::Read as _;
-        loop {
-            if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.pending[..end]).into_owned();
-                let len = softswitch_e2e::net::headers(&head, "Content-Length")
-                    .first()
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                if self.pending.len() >= end + 4 + len {
-                    let msg: Vec<u8> = self.pending.drain(..end + 4 + len).collect();
-                    let text = String::from_utf8_lossy(&msg).into_owned();
-                    if text.trim().is_empty() {
-                        continue;
-                    }
-                    return text;
-                }
-            }
-            let mut buf = [0u8; 4096];
-            let n = self
-                .stream
-                .read(&mut buf)
-                .expect("the switch keeps the connection");
-            assert!(n > 0, "the switch closed the connection");
-            self.pending.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    /// The next request of `method`, answering nothing on the way.
-    fn next_request(&mut self, method: &str) -> String {
-        loop {
-            let m = self.next();
-            if m.starts_with(&format!("{method} ")) {
-                return m;
-            }
-        }
-    }
-}
-
-/// A response to `req` from the phone, with its To tag.
-fn phone_reply(req: &str, status: &str, body: Option<&str>) -> String {
-    use softswitch_e2e::net::headers;
-    let mut out = format!("SIP/2.0 {status}\r\n");
-    for v in headers(req, "Via") {
-        out.push_str(&format!("Via: {v}\r\n"));
-    }
-    let to = headers(req, "To")[0].to_owned();
-    let to = if to.contains("tag=") {
-        to
-    } else {
-        format!("{to};tag=tcpphone")
-    };
-    out.push_str(&format!(
-        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n",
-        headers(req, "From")[0],
-        headers(req, "Call-ID")[0],
-        headers(req, "CSeq")[0]
-    ));
-    match body {
-        Some(b) => out.push_str(&format!(
-            "Contact: <sip:1002@127.0.0.1;transport=tcp>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}",
-            b.len()
-        )),
-        None => out.push_str("Content-Length: 0\r\n\r\n"),
-    }
-    out
-}
-
 #[test]
 fn a_phone_registered_over_tcp_is_called_on_its_own_connection() {
+    use softswitch_e2e::TcpPhone;
     let net = TestNet::new();
     let sw = switch(&net);
-    let stream = std::net::TcpStream::connect(sw.sip_addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let local = stream.local_addr().unwrap();
-    let mut bob = TcpPhone {
-        stream,
-        pending: Vec::new(),
-    };
-    let register = |cseq: u32, auth: &str| {
-        format!(
-            "REGISTER sip:pbx.test SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKtcpreg{cseq}\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:1002@pbx.test>;tag=tcpreg\r\nTo: <sip:1002@pbx.test>\r\n\
-             Call-ID: tcpreg@test\r\nCSeq: {cseq} REGISTER\r\n\
-             Contact: <sip:1002@{local};transport=tcp>\r\nExpires: 600\r\n{auth}Content-Length: 0\r\n\r\n"
-        )
-    };
-    bob.send(&register(1, ""));
-    let challenge = bob.next();
-    assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
-    let md5 = softswitch_e2e::net::headers(&challenge, "WWW-Authenticate")
-        .into_iter()
-        .find(|c| c.contains("MD5"))
-        .unwrap()
-        .to_owned();
-    let auth = softswitch_e2e::raw::authorization(
-        "1002",
-        "sip:pbx.test",
-        "REGISTER",
-        &md5,
-        "secret1002",
-        1,
-    );
-    bob.send(&register(2, &auth));
-    let ok = bob.next();
+    let mut bob = TcpPhone::connect(sw.sip_addr(), "1002");
+    let ok = bob.register("pbx.test", "secret1002");
     assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
 
     let alice = caller(&sw, &net, "call_caller.xml", "1002").spawn();
     let invite = bob.next_request("INVITE");
     assert!(invite.contains("Via: SIP/2.0/TCP"), "{invite}");
-    bob.send(&phone_reply(&invite, "180 Ringing", None));
-    let sdp = format!(
-        "v=0\r\no=- 2 2 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-         m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
-        ip = local.ip()
-    );
-    bob.send(&phone_reply(&invite, "200 OK", Some(&sdp)));
+    let ringing = bob.reply(&invite, "180 Ringing", None);
+    bob.send(&ringing);
+    let sdp = softswitch_e2e::tcp_phone::sdp(SocketAddr::new(bob.local().ip(), 6000));
+    let answer = bob.reply(&invite, "200 OK", Some(&sdp));
+    bob.send(&answer);
     bob.next_request("ACK");
     let bye = bob.next_request("BYE");
-    bob.send(&phone_reply(&bye, "200 OK", None));
+    let ok = bob.reply(&bye, "200 OK", None);
+    bob.send(&ok);
     let alice = alice.wait();
     assert!(alice.succeeded(), "caller: {alice}\n{}", sw.log());
     let rows = cdrs(&sw, 1);

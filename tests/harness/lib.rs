@@ -12,6 +12,7 @@ pub mod process;
 pub mod raw;
 pub mod sipp;
 pub mod switch;
+pub mod tcp_phone;
 
 pub use balancer::Balancer;
 pub use baresip::{Baresip, BaresipOptions};
@@ -19,6 +20,7 @@ pub use net::{TestNet, UdpClient};
 pub use postgres::Postgres;
 pub use sipp::{RunningSipp, Sipp, SippRun};
 pub use switch::{DEFAULT_DIALPLAN, Database, Switch, SwitchOptions};
+pub use tcp_phone::TcpPhone;
 
 use std::path::PathBuf;
 

@@ -28,7 +28,7 @@ pub struct BalanceSection {
     /// A name for logs and the status view.
     #[serde(default = "default_name")]
     pub name: String,
-    /// UDP `ip:port` phones and peers send to.
+    /// `ip:port` phones and peers send to, over UDP and TCP.
     pub listen: Spanned<String>,
     /// The `host:port` written into Via, Record-Route and Path when it differs from
     /// `listen`: the virtual IP two balancers share, or a DNS name.
@@ -39,6 +39,15 @@ pub struct BalanceSection {
     /// `hash` (the Call-ID, the default) or `least_load`.
     #[serde(default = "default_share")]
     pub share: super::proxy::Share,
+    /// Seconds a phone's TCP connection may stay silent before the balancer closes
+    /// it. Phones keep it open with CRLF keepalives or re-registrations, so the
+    /// default outlasts the usual registration interval.
+    #[serde(default = "default_tcp_idle")]
+    pub tcp_idle_timeout: u64,
+}
+
+fn default_tcp_idle() -> u64 {
+    3600
 }
 
 fn default_share() -> super::proxy::Share {

@@ -1,5 +1,5 @@
 //! `softswitch balance`: the SIP load balancer in front of a cluster of nodes. One
-//! UDP address for phones and peers; new dialogs spread over healthy nodes by
+//! address (UDP and TCP) for phones and peers; new dialogs spread over healthy nodes by
 //! Call-ID, in-dialog requests to the node that owns the dialog, requests toward
 //! phones back out on the address they registered from. See [`proxy`] for the
 //! forwarding rules and [`nodes`] for health and choice.
@@ -24,19 +24,52 @@ use tokio::net::UdpSocket;
 
 use config::BalancerConfig;
 use nodes::{NodeSet, NodeView};
-use proxy::{Forward, Proxy, ProxyStats};
+use proxy::{Flow, Forward, Proxy, ProxyStats};
+
+use crate::sip::transaction::{Peer, Transmit, TransportKind};
+use crate::sip::transport::{Connections, Inbound, StreamLimits, Transports};
 
 /// A running balancer's shared parts.
 struct Balancer {
     config: BalancerConfig,
     proxy: Mutex<Proxy>,
     socket: UdpSocket,
+    /// TCP connections phones opened (no UDP sockets: those go through `socket`).
+    streams: Transports,
     started: Instant,
 }
 
 impl Balancer {
     fn lock(&self) -> std::sync::MutexGuard<'_, Proxy> {
         self.proxy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The datagrams to send for `out`; a message for a TCP phone is queued on
+    /// its connection here.
+    fn datagrams(&self, out: Forward) -> Vec<(SocketAddr, bytes::Bytes)> {
+        match out {
+            Forward::Send(to, bytes) => vec![(to, bytes)],
+            Forward::Several(all) => all,
+            Forward::Stream(to, bytes) => {
+                self.stream(to, bytes);
+                Vec::new()
+            }
+            Forward::Nothing => Vec::new(),
+        }
+    }
+
+    /// Out on the connection the phone at `to` opened. A closed one drops the
+    /// message, as a lost datagram would be: the phone reconnects when it next
+    /// registers.
+    fn stream(&self, to: SocketAddr, bytes: bytes::Bytes) {
+        let peer = Peer {
+            transport: TransportKind::Tcp,
+            addr: to,
+            conn: None,
+        };
+        if let Err(e) = self.streams.send(Transmit { peer, bytes }) {
+            tracing::debug!(%to, error = %e, "no connection to the phone; dropped");
+        }
     }
 
     fn status(&self) -> serde_json::Value {
@@ -63,6 +96,9 @@ impl Balancer {
 pub async fn run(config: BalancerConfig) -> anyhow::Result<()> {
     let listen = config.listen();
     let socket = bind(listen).with_context(|| format!("cannot listen on udp:{listen}"))?;
+    let tcp = crate::sip::transport::bind_tcp(listen)
+        .with_context(|| format!("cannot listen on tcp:{listen}"))?;
+    let connections = Arc::new(Connections::default());
     let nodes = NodeSet::new(
         config.node_specs(),
         config.balance.probe.keepalive(),
@@ -74,9 +110,19 @@ pub async fn run(config: BalancerConfig) -> anyhow::Result<()> {
         config,
         proxy: Mutex::new(proxy),
         socket,
+        streams: Transports {
+            udp: Vec::new(),
+            connections: connections.clone(),
+        },
         started: Instant::now(),
     });
-    let mut listening = vec![format!("udp:{listen}")];
+    let limits = StreamLimits {
+        max_message: 65_535,
+        idle: Duration::from_secs(balancer.config.balance.tcp_idle_timeout.max(1)),
+    };
+    let ingress: Arc<dyn Inbound> = Arc::new(TcpIngress(balancer.clone()));
+    crate::sip::transport::serve_tcp(tcp, limits, connections, ingress);
+    let mut listening = vec![format!("udp:{listen}"), format!("tcp:{listen}")];
     if let Some(addr) = admin {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -132,13 +178,29 @@ async fn forward_loop(b: Arc<Balancer>) -> anyhow::Result<()> {
         };
         let data = bytes::Bytes::copy_from_slice(&buf[..n]);
         let out = b.lock().on_datagram(data, from, Instant::now());
-        let sends = match out {
-            Forward::Send(to, bytes) => vec![(to, bytes)],
-            Forward::Several(all) => all,
-            Forward::Nothing => Vec::new(),
-        };
+        let sends = b.datagrams(out);
         for (to, bytes) in sends {
             if let Err(e) = b.socket.send_to(&bytes, to).await {
+                tracing::debug!(%to, error = %e, "could not forward");
+            }
+        }
+    }
+}
+
+/// Messages framed out of phones' TCP connections.
+struct TcpIngress(Arc<Balancer>);
+
+impl Inbound for TcpIngress {
+    fn on_message(&self, bytes: bytes::Bytes, peer: Peer) {
+        let b = &self.0;
+        let out = b
+            .lock()
+            .on_message(bytes, Flow::tcp(peer.addr), Instant::now());
+        let sends = b.datagrams(out);
+        // Not awaited: this runs on the connection's reader. A full socket buffer
+        // drops the datagram, which retransmission covers.
+        for (to, bytes) in sends {
+            if let Err(e) = b.socket.try_send_to(&bytes, to) {
                 tracing::debug!(%to, error = %e, "could not forward");
             }
         }

@@ -77,6 +77,11 @@ impl NodeSet {
         self.members.iter().position(|m| m.spec.addr == addr)
     }
 
+    /// The node at this IP, whatever the port.
+    pub fn at_ip(&self, ip: std::net::IpAddr) -> Option<usize> {
+        self.members.iter().position(|m| m.spec.addr.ip() == ip)
+    }
+
     pub fn named(&self, name: &str) -> Option<usize> {
         self.members.iter().position(|m| m.spec.name == name)
     }

@@ -14,9 +14,17 @@
 //!
 //! Because all of it is in the messages, a restarted balancer, or a second one
 //! advertising the same address, routes every call in progress the same way.
+//!
+//! Phones may use TCP; nodes are always reached over UDP. A TCP phone's flow is
+//! its connection (`fl=ADDR~t`), and a dialog it is in is record-routed twice
+//! (RFC 5658): one entry for each side, the phone's with `transport=tcp`, so each
+//! side reaches the balancer over its own transport. The balancer removes every
+//! entry of its own at the top of a Route.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use gateway::health::Evidence;
 
 use bytes::Bytes;
 
@@ -35,6 +43,8 @@ pub const CALLS_HEADER: &str = "X-Calls-In-Progress";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Forward {
     Send(SocketAddr, Bytes),
+    /// Over the TCP connection the phone at this address opened.
+    Stream(SocketAddr, Bytes),
     /// A refused INVITE: the ACK of the refusal and the INVITE to another node.
     Several(Vec<(SocketAddr, Bytes)>),
     /// Consumed (a probe's answer) or dropped (the log says why).
@@ -111,10 +121,20 @@ impl Proxy {
     }
 
     pub fn on_datagram(&mut self, data: Bytes, from: SocketAddr, now: Instant) -> Forward {
-        let msg = match Message::parse(data, Framing::Datagram) {
+        self.on_message(data, Flow::udp(from), now)
+    }
+
+    /// A message from `from`: a datagram, or one framed out of a TCP connection.
+    pub fn on_message(&mut self, data: Bytes, from: Flow, now: Instant) -> Forward {
+        let framing = if from.tcp {
+            Framing::Stream
+        } else {
+            Framing::Datagram
+        };
+        let msg = match Message::parse(data, framing) {
             Ok(m) => m,
             Err(e) => {
-                tracing::debug!(%from, error = %e, "not SIP; dropped");
+                tracing::debug!(from = %from.addr, error = %e, "not SIP; dropped");
                 self.stats.dropped += 1;
                 return Forward::Nothing;
             }
@@ -124,12 +144,12 @@ impl Proxy {
             self.request(&msg, from, now, 1)
         } else {
             self.stats.responses += 1;
-            self.response(&msg, from, now)
+            self.response(&msg, from.addr, now)
         };
         match out {
             Ok(f) => f,
             Err(why) => {
-                tracing::debug!(%from, why, "dropped");
+                tracing::debug!(from = %from.addr, why, "dropped");
                 self.stats.dropped += 1;
                 Forward::Nothing
             }
@@ -140,10 +160,11 @@ impl Proxy {
     fn request(
         &mut self,
         msg: &Message,
-        from: SocketAddr,
+        flow_in: Flow,
         now: Instant,
         tries: u8,
     ) -> Result<Forward, &'static str> {
+        let from = flow_in.addr;
         let method = msg.method().ok_or("no method")?.clone();
         let vias = parse_vias(msg.header_all(HeaderName::Via)).map_err(|_| "bad Via")?;
         let top = *vias.first().ok_or("no Via")?;
@@ -151,30 +172,38 @@ impl Proxy {
             return Err("loop: our own Via on a request");
         }
         if let Some(rejection) = msg.defect() {
-            return Ok(self.reply(msg, &vias, from, rejection.status, &rejection.reason, None));
+            return Ok(self.reply(
+                msg,
+                &vias,
+                flow_in,
+                rejection.status,
+                &rejection.reason,
+                None,
+            ));
         }
         let max_forwards = match msg.header(HeaderName::MaxForwards) {
             Some(v) => v.trim().parse::<u32>().map_err(|_| "bad Max-Forwards")?,
             None => 70,
         };
         if max_forwards == 0 {
-            return Ok(self.reply(msg, &vias, from, 483, "Too Many Hops", None));
+            return Ok(self.reply(msg, &vias, flow_in, 483, "Too Many Hops", None));
         }
         let call_id = msg.header(HeaderName::CallId).ok_or("no Call-ID")?.trim();
         let routes = route_values(msg)?;
-        let ours = routes.first().and_then(|r| {
-            let na = NameAddr::parse(r).ok()?;
-            let sip = na.uri.as_sip()?;
-            self.is_me(&sip.host, sip.port).then(|| {
-                (
-                    sip.params.value("sn").map(str::to_owned),
-                    sip.params.value("fl").and_then(decode_flow),
-                )
-            })
-        });
-        let popped = ours.is_some();
-        let rest_routes: &[String] = if popped { &routes[1..] } else { &routes };
-        let (sn, flow) = ours.unwrap_or((None, None));
+        // Every entry of ours at the top: one, or two when a TCP phone is in the
+        // dialog.
+        let (mut sn, mut flow, mut popped) = (None, None, 0);
+        for r in &routes {
+            let Ok(na) = NameAddr::parse(r) else { break };
+            let Some(sip) = na.uri.as_sip() else { break };
+            if !self.is_me(&sip.host, sip.port) {
+                break;
+            }
+            popped += 1;
+            sn = sn.or_else(|| sip.params.value("sn").map(str::to_owned));
+            flow = flow.or_else(|| sip.params.value("fl").and_then(decode_flow));
+        }
+        let rest_routes: &[String] = &routes[popped..];
         let initial = !has_to_tag(msg);
         let branch = branch_for(&top, msg);
         let creates_dialog = initial
@@ -185,20 +214,21 @@ impl Proxy {
 
         let mut edit = Edit {
             max_forwards: max_forwards - 1,
-            drop_top_route: popped,
+            drop_routes: popped,
             ..Edit::default()
         };
         let dest;
-        if let Some(node) = self.nodes.at(from) {
+        if let Some(node) = self.node_at(flow_in) {
             // From a node, outward: to the flow the balancer recorded, else the next
             // hop the request names.
             dest = match flow {
                 Some(f) => f,
-                None => next_hop(rest_routes.first().map(String::as_str), msg)?,
+                None => Flow::udp(next_hop(rest_routes.first().map(String::as_str), msg)?),
             };
             if creates_dialog {
-                edit.record_route =
-                    Some(self.route_uri(Some(&self.nodes.spec(node).name.clone()), Some(dest)));
+                let name = self.nodes.spec(node).name.clone();
+                // The entry nearest the phone on top: the phone reaches it first.
+                edit.record_route = Some(self.record_route(&name, dest, true));
             }
         } else {
             // From outside, inward: the node that owns the dialog, else the one its
@@ -219,7 +249,7 @@ impl Proxy {
                         return Ok(self.reply(
                             msg,
                             &vias,
-                            from,
+                            flow_in,
                             503,
                             "Service Unavailable",
                             Some(5),
@@ -227,26 +257,27 @@ impl Proxy {
                     }
                 },
             };
-            dest = self.nodes.spec(node).addr;
+            dest = Flow::udp(self.nodes.spec(node).addr);
             let name = self.nodes.spec(node).name.clone();
             if creates_dialog {
-                edit.record_route = Some(self.route_uri(Some(&name), Some(from)));
+                edit.record_route = Some(self.record_route(&name, flow_in, false));
             }
             if method == Method::Register {
-                edit.path = Some(self.route_uri(None, Some(from)));
+                edit.path = Some(self.route_uri(None, Some(flow_in), false));
             }
             edit.stamp_top_via = Some(from);
         }
         edit.new_via = Some(format!(
-            "SIP/2.0/UDP {};branch={branch};rport",
+            "SIP/2.0/{} {};branch={branch};rport",
+            if dest.tcp { "TCP" } else { "UDP" },
             self.advertised
         ));
-        if creates_dialog && method == Method::Invite && self.nodes.at(from).is_none() {
+        if creates_dialog && method == Method::Invite && self.node_at(flow_in).is_none() {
             self.retries.insert(
                 branch,
                 Sent {
                     original: msg.buffer().clone(),
-                    from,
+                    from: flow_in,
                     uri: msg.request_uri().unwrap_or_default().to_owned(),
                     routes: rest_routes.to_vec(),
                     tries,
@@ -255,7 +286,33 @@ impl Proxy {
                 now,
             );
         }
-        Ok(Forward::Send(dest, rebuild(msg, &vias, &routes, &edit)))
+        Ok(dest.forward(rebuild(msg, &vias, &routes, &edit)))
+    }
+
+    /// The node a request came from: by address over UDP; over TCP (a node's
+    /// request too large for UDP) by IP, the connection's port being its own.
+    fn node_at(&self, flow: Flow) -> Option<usize> {
+        if flow.tcp {
+            self.nodes.at_ip(flow.addr.ip())
+        } else {
+            self.nodes.at(flow.addr)
+        }
+    }
+
+    /// The Record-Route value for a dialog between node `node` and the outside
+    /// party at `outside`: one entry, or for a TCP party one per side, the side
+    /// the request goes to on top.
+    fn record_route(&self, node: &str, outside: Flow, toward_outside: bool) -> String {
+        let inner = self.route_uri(Some(node), Some(outside), false);
+        if !outside.tcp {
+            return inner;
+        }
+        let outer = self.route_uri(Some(node), Some(outside), true);
+        if toward_outside {
+            format!("{outer}, {inner}")
+        } else {
+            format!("{inner}, {outer}")
+        }
     }
 
     /// A node for a new request from outside.
@@ -304,7 +361,12 @@ impl Proxy {
         let ack = (from, Bytes::from(ack));
         sent.ack = Some(ack.clone());
         let (original, phone, tries) = (sent.original.clone(), sent.from, sent.tries);
-        let invite = Message::parse(original, Framing::Datagram).ok()?;
+        let framing = if phone.tcp {
+            Framing::Stream
+        } else {
+            Framing::Datagram
+        };
+        let invite = Message::parse(original, framing).ok()?;
         // Not back to the node that refused it (it is draining now, but with
         // least_load its choice is remembered by branch).
         if let Some(choice) = self.choices.get_mut(&branch)
@@ -354,14 +416,11 @@ impl Proxy {
             return Ok(Forward::Nothing);
         }
         // A node's own refusal of new work: 503 with Retry-After (RFC 3261 §21.5.4).
-        if status == 503
-            && let Some(node) = self.nodes.at(from)
-            && let Some(secs) = msg
-                .header(HeaderName::RetryAfter)
-                .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
-            && secs > 0
+        if let Some(node) = self.nodes.at(from)
+            && let Evidence::Refused { retry_after } =
+                Evidence::from_response(status, msg.header(HeaderName::RetryAfter))
         {
-            if let Some((name, t)) = self.nodes.refused(node, Duration::from_secs(secs), now) {
+            if let Some((name, t)) = self.nodes.refused(node, retry_after, now) {
                 log_transition(&name, &t);
             }
             if let Some(retry) = self.retry_refused(msg, from, now) {
@@ -369,15 +428,15 @@ impl Proxy {
             }
         }
         let next = vias.get(1).ok_or("a response with only our Via")?;
-        let dest = via_address(next).ok_or("the next Via names no address")?;
+        let dest = Flow {
+            addr: via_address(next).ok_or("the next Via names no address")?,
+            tcp: next.transport.eq_ignore_ascii_case("TCP"),
+        };
         let edit = Edit {
             drop_top_via: true,
             ..Edit::default()
         };
-        Ok(Forward::Send(
-            dest,
-            rebuild(msg, &vias, &route_values(msg)?, &edit),
-        ))
+        Ok(dest.forward(rebuild(msg, &vias, &route_values(msg)?, &edit)))
     }
 
     /// New INVITEs kept for a retry should their node refuse them.
@@ -409,9 +468,14 @@ impl Proxy {
             .collect()
     }
 
-    /// `<sip:ME;lr;sn=NODE;fl=FLOW>`.
-    fn route_uri(&self, node: Option<&str>, flow: Option<SocketAddr>) -> String {
-        let mut s = format!("<sip:{};lr", self.advertised);
+    /// `<sip:ME;lr;sn=NODE;fl=FLOW>`, with `transport=tcp` for the entry a TCP
+    /// phone uses.
+    fn route_uri(&self, node: Option<&str>, flow: Option<Flow>, tcp: bool) -> String {
+        let mut s = format!("<sip:{}", self.advertised);
+        if tcp {
+            s.push_str(";transport=tcp");
+        }
+        s.push_str(";lr");
         if let Some(n) = node {
             s.push_str(";sn=");
             s.push_str(n);
@@ -429,11 +493,12 @@ impl Proxy {
         &self,
         msg: &Message,
         vias: &[Via<'_>],
-        from: SocketAddr,
+        to: Flow,
         status: u16,
         reason: &str,
         retry_after: Option<u32>,
     ) -> Forward {
+        let from = to.addr;
         if msg.method() == Some(&Method::Ack) {
             return Forward::Nothing;
         }
@@ -467,7 +532,7 @@ impl Proxy {
             text.push_str(&format!("Retry-After: {s}\r\n"));
         }
         text.push_str("Content-Length: 0\r\n\r\n");
-        Forward::Send(from, Bytes::from(text))
+        to.forward(Bytes::from(text))
     }
 }
 
@@ -482,7 +547,8 @@ struct Edit {
     drop_top_via: bool,
     /// Write `received`/`rport` of the sender into the top Via.
     stamp_top_via: Option<SocketAddr>,
-    drop_top_route: bool,
+    /// Route entries of the balancer's own at the top.
+    drop_routes: usize,
     record_route: Option<String>,
     path: Option<String>,
     max_forwards: u32,
@@ -542,7 +608,7 @@ fn rebuild(msg: &Message, vias: &[Via<'_>], routes: &[String], edit: &Edit) -> B
             }
             HeaderName::Route => {
                 if !routes_done {
-                    for r in routes.iter().skip(usize::from(edit.drop_top_route)) {
+                    for r in routes.iter().skip(edit.drop_routes) {
                         out.push_str(&format!("Route: {r}\r\n"));
                     }
                     routes_done = true;
@@ -689,18 +755,56 @@ fn branch_for(top: &Via<'_>, msg: &Message) -> String {
     format!("z9hG4bKlb{h:016x}")
 }
 
-/// `fl=` carries an address in characters a URI parameter allows.
-fn encode_flow(a: SocketAddr) -> String {
-    match a {
-        SocketAddr::V4(v4) => format!("{}~{}", v4.ip(), v4.port()),
-        SocketAddr::V6(v6) => format!("{}~{}", v6.ip().to_string().replace(':', "-"), v6.port()),
+/// Where an outside party is reached: an address, over UDP or over the TCP
+/// connection it opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flow {
+    pub addr: SocketAddr,
+    pub tcp: bool,
+}
+
+impl Flow {
+    pub fn udp(addr: SocketAddr) -> Flow {
+        Flow { addr, tcp: false }
+    }
+
+    pub fn tcp(addr: SocketAddr) -> Flow {
+        Flow { addr, tcp: true }
+    }
+
+    fn forward(self, bytes: Bytes) -> Forward {
+        if self.tcp {
+            Forward::Stream(self.addr, bytes)
+        } else {
+            Forward::Send(self.addr, bytes)
+        }
     }
 }
 
-fn decode_flow(s: &str) -> Option<SocketAddr> {
-    let (ip, port) = s.split_once('~')?;
-    let ip: IpAddr = ip.replace('-', ":").parse().ok()?;
-    Some(SocketAddr::new(ip, port.parse().ok()?))
+/// `fl=` carries an address in characters a URI parameter allows: `IP~PORT`, and
+/// `~t` for a TCP connection.
+fn encode_flow(f: Flow) -> String {
+    let ip = match f.addr {
+        SocketAddr::V4(v4) => v4.ip().to_string(),
+        SocketAddr::V6(v6) => v6.ip().to_string().replace(':', "-"),
+    };
+    let tcp = if f.tcp { "~t" } else { "" };
+    format!("{ip}~{}{tcp}", f.addr.port())
+}
+
+fn decode_flow(s: &str) -> Option<Flow> {
+    let mut parts = s.split('~');
+    let ip: IpAddr = parts.next()?.replace('-', ":").parse().ok()?;
+    let port = parts.next()?.parse().ok()?;
+    let tcp = match parts.next() {
+        None => false,
+        Some("t") => true,
+        Some(_) => return None,
+    };
+    Some(Flow {
+        addr: SocketAddr::new(ip, port),
+        tcp,
+    })
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub const MAX_TRIES: u8 = 3;
 pub struct Sent {
     /// The INVITE as it arrived, to forward again.
     pub original: Bytes,
-    pub from: SocketAddr,
+    pub from: super::proxy::Flow,
     /// Request-URI and Route set it went out with, for the ACK of a refusal.
     pub uri: String,
     pub routes: Vec<String>,

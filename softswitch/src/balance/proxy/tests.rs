@@ -1,5 +1,6 @@
 use super::*;
 use crate::balance::config::{NodeSpec, ProbeSection};
+use std::time::Duration;
 
 const ME: &str = "127.0.0.10:5060";
 const PHONE: &str = "127.0.0.5:5070";
@@ -241,9 +242,17 @@ fn a_nodes_own_503_with_retry_after_moves_new_calls_away() {
 fn flows_survive_encoding() {
     for a in ["127.0.0.5:5070", "[2001:db8::1]:5062"] {
         let a: SocketAddr = a.parse().unwrap();
-        assert_eq!(decode_flow(&encode_flow(a)), Some(a));
+        for f in [Flow::udp(a), Flow::tcp(a)] {
+            assert_eq!(decode_flow(&encode_flow(f)), Some(f));
+        }
     }
-    assert_eq!(decode_flow("nonsense"), None);
+    assert_eq!(
+        encode_flow(Flow::tcp(addr("127.0.0.5:5070"))),
+        "127.0.0.5~5070~t"
+    );
+    for bad in ["nonsense", "127.0.0.5~5070~x", "127.0.0.5"] {
+        assert_eq!(decode_flow(bad), None, "{bad}");
+    }
 }
 
 #[test]
@@ -325,4 +334,112 @@ fn with_least_load_a_transaction_stays_on_its_node_and_loads_come_from_probes() 
     assert_eq!(send(&mut p, &cancel, PHONE).0, addr(N2));
     let views = p.nodes.view(start);
     assert_eq!(views[0].calls, Some(50));
+}
+
+/// What a message from a TCP phone (or to one) turns into.
+fn over_tcp(p: &mut Proxy, text: &str, from: &str) -> Forward {
+    p.on_message(
+        Bytes::from(text.replace("\r\n", "\n").replace('\n', "\r\n")),
+        Flow::tcp(addr(from)),
+        Instant::now(),
+    )
+}
+
+fn text(b: &Bytes) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+#[test]
+fn a_tcp_phone_is_reached_on_its_connection_and_record_routed_on_both_sides() {
+    let mut p = proxy();
+    // It registers over TCP: the Path names its connection.
+    let reg = "REGISTER sip:pbx.local SIP/2.0\nVia: SIP/2.0/TCP 10.0.0.5:5070;branch=z9hG4bKr\n\
+               Max-Forwards: 70\nFrom: <sip:1002@pbx.local>;tag=r\nTo: <sip:1002@pbx.local>\n\
+               Call-ID: reg-t\nCSeq: 1 REGISTER\nContact: <sip:1002@10.0.0.5:5070;transport=tcp>\n\
+               Content-Length: 0\n\n";
+    let Forward::Send(node, out) = over_tcp(&mut p, reg, PHONE) else {
+        panic!("a REGISTER goes to a node over UDP")
+    };
+    let out = text(&out);
+    assert_eq!(
+        header(&out, "Path"),
+        ["<sip:127.0.0.10:5060;lr;fl=127.0.0.5~5070~t>"]
+    );
+    assert!(header(&out, "Via")[0].starts_with("SIP/2.0/UDP 127.0.0.10:5060"));
+    assert!(header(&out, "Via")[1].contains("received=127.0.0.5;rport=5070"));
+    // The node's answer goes back on the connection.
+    let ok = out.replacen("REGISTER sip:pbx.local SIP/2.0", "SIP/2.0 200 OK", 1);
+    match p.on_datagram(Bytes::from(ok), node, Instant::now()) {
+        Forward::Stream(to, b) => {
+            assert_eq!(to, addr(PHONE));
+            assert_eq!(header(&text(&b), "Via").len(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // node-2 calls it through the Path: out on the connection, with the
+    // balancer's Via for TCP and an entry for each side, the phone's on top.
+    let call = "INVITE sip:1002@10.0.0.5:5070;transport=tcp SIP/2.0\n\
+                Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKn2\n\
+                Route: <sip:127.0.0.10:5060;lr;fl=127.0.0.5~5070~t>\n\
+                From: <sip:1001@pbx.local>;tag=n2\nTo: <sip:1002@pbx.local>\nCall-ID: out-t\n\
+                CSeq: 1 INVITE\nContent-Length: 0\n\n";
+    let Forward::Stream(to, out) = p.on_datagram(
+        Bytes::from(call.replace('\n', "\r\n")),
+        addr(N2),
+        Instant::now(),
+    ) else {
+        panic!("to the phone's connection")
+    };
+    assert_eq!(to, addr(PHONE));
+    let out = text(&out);
+    assert!(header(&out, "Via")[0].starts_with("SIP/2.0/TCP 127.0.0.10:5060"));
+    assert_eq!(
+        header(&out, "Record-Route"),
+        [
+            "<sip:127.0.0.10:5060;transport=tcp;lr;sn=node-2;fl=127.0.0.5~5070~t>, \
+          <sip:127.0.0.10:5060;lr;sn=node-2;fl=127.0.0.5~5070~t>"
+        ]
+    );
+    // Its 200 goes to the node over UDP.
+    let ok = out.replacen(
+        "INVITE sip:1002@10.0.0.5:5070;transport=tcp SIP/2.0",
+        "SIP/2.0 200 OK",
+        1,
+    );
+    match over_tcp(&mut p, &ok, PHONE) {
+        Forward::Send(to, _) => assert_eq!(to, addr(N2)),
+        other => panic!("{other:?}"),
+    }
+    // It hangs up along the recorded route: both entries are the balancer's.
+    let bye = "BYE sip:1001@127.0.0.2:5060 SIP/2.0\nVia: SIP/2.0/TCP 10.0.0.5:5070;branch=z9hG4bKb\n\
+               Route: <sip:127.0.0.10:5060;transport=tcp;lr;sn=node-2;fl=127.0.0.5~5070~t>\n\
+               Route: <sip:127.0.0.10:5060;lr;sn=node-2;fl=127.0.0.5~5070~t>\n\
+               From: <sip:1002@pbx.local>;tag=p\nTo: <sip:1001@pbx.local>;tag=n2\nCall-ID: out-t\n\
+               CSeq: 1 BYE\nContent-Length: 0\n\n";
+    match over_tcp(&mut p, bye, PHONE) {
+        Forward::Send(to, b) => {
+            assert_eq!(to, addr(N2));
+            assert!(header(&text(&b), "Route").is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A call it makes: the node's side on top (the node reaches it first).
+    let inv = invite("in-t", "").replace("SIP/2.0/UDP 10.0.0.5", "SIP/2.0/TCP 10.0.0.5");
+    let Forward::Send(_, out) = over_tcp(&mut p, &inv, PHONE) else {
+        panic!("to a node over UDP")
+    };
+    let rr = header(&text(&out), "Record-Route")[0].to_owned();
+    assert!(
+        rr.starts_with("<sip:127.0.0.10:5060;lr;sn=node-")
+            && rr.contains(">, <sip:127.0.0.10:5060;transport=tcp;lr;"),
+        "{rr}"
+    );
+    // A stateless answer (here to a request out of hops) goes on the connection.
+    let dead = invite("hops", "").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    assert!(matches!(
+        over_tcp(&mut p, &dead, PHONE),
+        Forward::Stream(..)
+    ));
 }
