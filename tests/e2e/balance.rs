@@ -492,7 +492,7 @@ fn a_phone_on_tcp_registers_is_called_and_hangs_up_through_the_balancer() {
         }
     }
     bob.bye(&invite);
-    let done = bob.next();
+    let done = bob.next_message();
     assert!(done.starts_with("SIP/2.0 200"), "the BYE answered: {done}");
     let alice = alice.wait();
     assert!(

@@ -40,7 +40,7 @@ impl TcpPhone {
     }
 
     /// The next whole message on the connection (headers and Content-Length body).
-    pub fn next(&mut self) -> String {
+    pub fn next_message(&mut self) -> String {
         loop {
             if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.pending[..end]).into_owned();
@@ -70,7 +70,7 @@ impl TcpPhone {
     /// The next request of `method`, answering nothing on the way.
     pub fn next_request(&mut self, method: &str) -> String {
         loop {
-            let m = self.next();
+            let m = self.next_message();
             if m.starts_with(&format!("{method} ")) {
                 return m;
             }
@@ -91,7 +91,7 @@ impl TcpPhone {
             )
         };
         self.send(&register(1, ""));
-        let challenge = self.next();
+        let challenge = self.next_message();
         assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
         let md5 = headers(&challenge, "WWW-Authenticate")
             .into_iter()
@@ -107,7 +107,7 @@ impl TcpPhone {
             1,
         );
         self.send(&register(2, &auth));
-        self.next()
+        self.next_message()
     }
 
     /// The phone's response to `req`, with its To tag; `body` is SDP.
