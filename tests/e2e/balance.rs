@@ -19,10 +19,15 @@ use softswitch_e2e::{
 
 /// A node that answers for the balancers' addresses (hosts 10 and 11) too.
 fn node(net: &TestNet, host: u8, name: &str, url: &str) -> Switch {
+    node_with(net, host, name, url, "")
+}
+
+/// The same with more `[sip]` settings.
+fn node_with(net: &TestNet, host: u8, name: &str, url: &str, sip: &str) -> Switch {
     let mut o = SwitchOptions::new(net.ip(host));
     o.database = Database::Postgres(url.to_string());
     o.extra = format!("[node]\nname = \"{name}\"\n");
-    o.sip_extra = format!("aliases = [\"{}\", \"{}\"]\n", net.ip(10), net.ip(11));
+    o.sip_extra = format!("aliases = [\"{}\", \"{}\"]\n{sip}", net.ip(10), net.ip(11));
     Switch::start(o)
 }
 
@@ -532,4 +537,99 @@ fn answer_media(invite: &str) -> SocketAddr {
         .and_then(|l| l.split_whitespace().next())
         .expect("m= line");
     format!("{ip}:{port}").parse().unwrap()
+}
+
+/// NAT keepalives behind the balancer: the node that took a phone's REGISTER
+/// sends it an OPTIONS every interval through the balancer and the other node
+/// sends none; when the phone re-registers through the other node, the
+/// keepalives move there.
+#[test]
+fn exactly_one_node_keeps_a_phone_behind_the_balancer_alive() {
+    use softswitch_e2e::net::headers;
+    use softswitch_e2e::raw::Registration;
+    let pg = Postgres::start(26432 + (std::process::id() % 1000) as u16);
+    let url = pg.create_database("keepalive");
+    let net = TestNet::new();
+    let every_second = "keepalive_interval = 1\n";
+    let n1 = node_with(&net, 1, "node-1", &url, every_second);
+    let n2 = node_with(&net, 2, "node-2", &url, every_second);
+    let lb = Balancer::start(
+        net.ip(10).into(),
+        &[("node-1", n1.sip_addr()), ("node-2", n2.sip_addr())],
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "up"
+            && lb.node_state("node-2") == "up"),
+        "{}",
+        lb.log()
+    );
+    let node_ip = |name: &str| {
+        if name == "node-1" {
+            net.ip(1)
+        } else {
+            net.ip(2)
+        }
+    };
+    let desk = UdpClient::bind(SocketAddr::new(net.ip(8).into(), 0));
+    let contact = format!("<sip:1002@{}>", desk.local());
+
+    // What reaches the phone in `window`: the keepalives, by the node they came from.
+    let keepalives = |window: Duration| -> Vec<String> {
+        let end = Instant::now() + window;
+        let mut from_nodes = Vec::new();
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Some(msg) = desk.recv(left) else { break };
+            if !msg.starts_with("OPTIONS ") {
+                continue;
+            }
+            assert!(
+                headers(&msg, "Call-ID")[0].starts_with("softswitch-keepalive-"),
+                "{msg}"
+            );
+            let via = headers(&msg, "Via");
+            assert!(
+                via[0].starts_with(&format!("SIP/2.0/UDP {}:5060", net.ip(10))),
+                "through the balancer: {msg}"
+            );
+            from_nodes.push(via[1].to_owned());
+        }
+        from_nodes
+    };
+
+    for (round, target) in ["first", "second"].into_iter().enumerate() {
+        // Steer the REGISTER: the first to whichever node, the second to the other.
+        let held = n1
+            .registrations()
+            .into_iter()
+            .find(|b| b["aor"] == "1002@pbx.test")
+            .and_then(|b| b["node"].as_str().map(str::to_owned));
+        let call_id = (0..64)
+            .map(|i| format!("keepalive-{round}-{i}@balance.test"))
+            .find(|c| held.as_deref().is_none_or(|h| lb.route_of(c) != h))
+            .unwrap();
+        let (_, ok) = Registration::new(&desk, lb.sip_addr(), "1002", "pbx.test")
+            .with_call_id(&call_id)
+            .register("secret1002", Some(&contact), Some(600));
+        let ok = ok.unwrap_or_default();
+        assert_eq!(status_of(&ok), Some(200), "{target} REGISTER: {ok}");
+        let holder = n1
+            .registrations()
+            .into_iter()
+            .find(|b| b["aor"] == "1002@pbx.test")
+            .and_then(|b| b["node"].as_str().map(str::to_owned))
+            .expect("the binding's node");
+        assert_ne!(Some(&holder), held.as_ref(), "the {target} REGISTER moved");
+        // A second for the nodes to see who holds it now.
+        keepalives(Duration::from_millis(1500));
+        let seen = keepalives(Duration::from_millis(4500));
+        assert!(
+            (3..=6).contains(&seen.len()),
+            "one node's keepalives, every second ({target}): {seen:?}"
+        );
+        let ip = node_ip(&holder).to_string();
+        assert!(
+            seen.iter().all(|v| v.contains(&ip)),
+            "all from {holder} ({target}): {seen:?}"
+        );
+    }
 }

@@ -79,6 +79,13 @@ impl<'a> Registration<'a> {
         }
     }
 
+    /// The registrations that follow use this Call-ID (a phone that rebooted,
+    /// or one steered to a given node through the balancer).
+    pub fn with_call_id(mut self, call_id: &str) -> Registration<'a> {
+        self.call_id = call_id.to_owned();
+        self
+    }
+
     /// Builds a REGISTER. `contact` of `None` makes a query; `extra` holds further
     /// header lines (each ending in CRLF).
     pub fn request(&mut self, contact: Option<&str>, expires: Option<u32>, extra: &str) -> String {

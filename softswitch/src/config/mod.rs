@@ -117,6 +117,10 @@ pub struct SipConfig {
     /// balancer's address or virtual IP phones register to, a DNS name.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Seconds between NAT keepalives (OPTIONS) to each phone registered from
+    /// behind a NAT or through the balancer; 0 sends none.
+    #[serde(default)]
+    pub keepalive_interval: u64,
 }
 
 fn default_domain() -> String {

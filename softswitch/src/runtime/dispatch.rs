@@ -53,7 +53,7 @@ impl Node {
                 st.layer.send_stateless(source, bytes);
             }
             TuEvent::Response { msg, .. } | TuEvent::StrayResponse { msg, .. }
-                if self.probe_response(&msg, now) => {}
+                if self.probe_response(&msg, now) || super::keepalive::is_answer(&msg) => {}
             TuEvent::Response { key, msg } => {
                 self.with_agent(idx, st, |a| a.handle_response(key, msg, now));
             }

@@ -3,6 +3,7 @@
 //! transaction layer to the dispatcher. The only module that reads the clock.
 
 mod dispatch;
+mod keepalive;
 mod mwi;
 pub mod peers;
 mod services;
@@ -232,6 +233,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     tokio::spawn(sweep_loop(node.clone()));
     tokio::spawn(peers::probe_loop(node.clone()));
+    tokio::spawn(keepalive::keepalive_loop(node.clone()));
     // Calls this node had when it last went down, before its heartbeat says it is up.
     node.close_lost_calls(Some(&node.config.node.name)).await;
     tokio::spawn(heartbeat_loop(node.clone(), unix_now_ms()));

@@ -97,6 +97,16 @@ impl Store {
         Ok(rows.into_iter().map(|(a, c, n)| ((a, c), n)).collect())
     }
 
+    /// The (AOR, contact) of every binding whose last REGISTER `node` took.
+    pub async fn bindings_held_by(&self, node: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows: Vec<(String, String)> = on_pool!(self, pool =>
+            sqlx::query_as("SELECT aor, contact FROM location WHERE node = $1")
+                .bind(node)
+                .fetch_all(pool)
+                .await)?;
+        Ok(rows)
+    }
+
     /// The unexpired bindings of these AORs only.
     pub(super) async fn load_bindings_where(
         &self,
