@@ -5,6 +5,7 @@ pub mod balance;
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod registrar;
 pub mod runtime;
 pub mod sip;

@@ -216,6 +216,11 @@ impl Switch {
         SocketAddr::new(self.opts.ip, self.opts.port)
     }
 
+    /// The admin API (HTTP).
+    pub fn admin_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.opts.ip, self.opts.port + 3000)
+    }
+
     /// Graceful stop (SIGTERM).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

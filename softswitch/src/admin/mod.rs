@@ -38,6 +38,7 @@ pub async fn spawn(node: Arc<Node>) -> anyhow::Result<Option<SocketAddr>> {
 
 fn router(node: Arc<Node>) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/api/health", get(health))
         .route("/api/calls", get(calls))
         .route("/api/peers", get(peers))
@@ -81,6 +82,52 @@ pub(crate) fn refusal(token: Option<&str>, req: &Request) -> Option<Response> {
         }
     }
     None
+}
+
+/// `GET /metrics`: Prometheus text; the gauges are read from the node now.
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    use crate::metrics::{PeerLabels, StateLabels};
+    let m = crate::metrics::metrics();
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    m.registrations.set(count(node.registrar.location.len()));
+    m.calls_active.set(
+        node.calls_in_progress
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(0),
+    );
+    m.transactions.set(count(node.transaction_count()));
+    m.tcp_connections.set(count(node.tcp_connection_count()));
+    m.draining.set(i64::from(node.is_draining()));
+    // Peers and nodes that went away must not linger in the families.
+    m.peer_up.clear();
+    for p in node.peer_view() {
+        let up = matches!(p.state, "up" | "suspect");
+        m.peer_up
+            .get_or_create(&PeerLabels {
+                tag: p.tag,
+                target: p.session_target.clone(),
+            })
+            .set(i64::from(up));
+    }
+    match node.store.nodes().await {
+        Ok(rows) => {
+            m.nodes.clear();
+            let now = crate::runtime::unix_now_ms();
+            for row in rows {
+                m.nodes
+                    .get_or_create(&StateLabels {
+                        state: row.state_at(now).to_owned(),
+                    })
+                    .inc();
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the nodes table"),
+    }
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        m.render(),
+    )
+        .into_response()
 }
 
 async fn health(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {

@@ -119,6 +119,7 @@ impl Guard {
     }
 
     pub fn record_failure(&self, ip: IpAddr, now: Instant) -> Option<GuardEvent> {
+        crate::metrics::metrics().auth_failures.inc();
         if self.is_trusted(ip) {
             return None;
         }
@@ -129,6 +130,7 @@ impl Guard {
         let failures = rec.failures.len() as u32;
         if failures >= self.ban_after && rec.banned_until.is_none() {
             rec.banned_until = Some(now + self.ban_time);
+            crate::metrics::metrics().bans.inc();
             return Some(GuardEvent::Banned {
                 ip,
                 failures,

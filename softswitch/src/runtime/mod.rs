@@ -370,14 +370,20 @@ impl Node {
     }
 
     pub fn reload_dialplan(&self) {
+        let result = |r| crate::metrics::ResultLabels { result: r };
+        let reloads = &crate::metrics::metrics().dialplan_reloads;
         match load_dialplan(&self.config) {
             Ok(plan) => {
+                reloads.get_or_create(&result("ok")).inc();
                 self.globals.apply_plan(&plan);
                 let contexts = plan.contexts().count();
                 *self.dialplan.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(plan);
                 tracing::info!(contexts, "dialplan reloaded");
             }
-            Err(e) => tracing::error!("dialplan reload refused, the running plan stays: {e:#}"),
+            Err(e) => {
+                reloads.get_or_create(&result("failed")).inc();
+                tracing::error!("dialplan reload refused, the running plan stays: {e:#}")
+            }
         }
     }
 
@@ -406,6 +412,7 @@ impl Node {
             tracing::trace!(source = %peer.addr, "dropped a throttled authentication attempt");
             return;
         }
+        crate::metrics::metrics().sip_message("received", msg.buffer());
         let idx = shard_of(msg.call_id().unwrap_or_default(), self.shards.len());
         let mut out = Vec::new();
         {
@@ -446,12 +453,19 @@ impl Node {
     /// handling a callee's 180 and 200 must not put them on the wire in the other
     /// order. Sends never block (UDP `send_to`, a bounded queue per TCP connection).
     fn flush(&self, out: Vec<Transmit>) {
+        let metrics = crate::metrics::metrics();
         for t in out {
+            metrics.sip_message("sent", &t.bytes);
             let peer = t.peer.addr;
             if let Err(e) = self.transports.send(t) {
                 tracing::debug!(%peer, error = %e, "send failed");
             }
         }
+    }
+
+    /// Open SIP TCP connections.
+    pub fn tcp_connection_count(&self) -> usize {
+        self.transports.connections.len()
     }
 
     /// A snapshot of every call in progress, oldest first.

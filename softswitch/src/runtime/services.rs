@@ -252,6 +252,7 @@ impl Services for NodeServices<'_> {
 
     fn write_cdr(&self, cdr: Cdr) {
         self.node.calls_in_progress.fetch_sub(1, Ordering::Relaxed);
+        crate::metrics::metrics().call_ended(&cdr);
         let uniqueid = cdr.uniqueid.clone();
         let done = Box::new(move |result: Result<(), Arc<crate::store::StoreError>>| {
             if let Err(e) = result {

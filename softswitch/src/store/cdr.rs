@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Store, StoreError, on_pool};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Cdr {
     pub uniqueid: String,
     pub node: String,

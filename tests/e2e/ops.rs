@@ -1,0 +1,216 @@
+//! Operations (issue 8): what the people running a switch read from it — the
+//! Prometheus metrics, the admin API — against a running switch with real
+//! phones registered and calling.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use softswitch_e2e::http;
+use softswitch_e2e::process::wait_until;
+use softswitch_e2e::{Sipp, Switch, SwitchOptions, TestNet, scenario, scenario_with_audio};
+
+fn phone(net: &TestNet, host: u8) -> SocketAddr {
+    SocketAddr::new(net.ip(host).into(), 5070)
+}
+
+/// The value of the sample `name` (with its labels, as written) in a scrape.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn scrape(sw: &Switch) -> String {
+    let r = http::get(sw.admin_addr(), "/metrics");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("application/openmetrics-text")),
+        "{:?}",
+        r.headers
+    );
+    assert!(r.body.ends_with("# EOF\n"), "{}", r.body);
+    r.body
+}
+
+/// A registration, a refused login, an answered call with audio and a dialplan
+/// reload each move the counters a Prometheus user would graph.
+#[test]
+fn metrics_count_what_phones_and_calls_do() {
+    let net = TestNet::new();
+    let sw = Switch::start(SwitchOptions::new(net.switch_ip()));
+    let before = scrape(&sw);
+    assert_eq!(
+        sample(&before, "softswitch_registrations"),
+        Some(0.0),
+        "{before}"
+    );
+    assert_eq!(sample(&before, "softswitch_calls_active"), Some(0.0));
+
+    let reg = Sipp::new(scenario("register.xml"), phone(&net, 3), sw.sip_addr())
+        .user("1002", "secret1002")
+        .key("expires", "600")
+        .run();
+    assert!(reg.succeeded(), "{reg}");
+    let refused = Sipp::new(
+        scenario("register_rejected.xml"),
+        phone(&net, 4),
+        sw.sip_addr(),
+    )
+    .user("1003", "not-the-password")
+    .key("expires", "600")
+    .run();
+    assert!(refused.succeeded(), "{refused}");
+
+    let bob = Sipp::new(scenario("call_callee.xml"), phone(&net, 3), sw.sip_addr())
+        .arg("-rtp_echo")
+        .media_at(6000)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let audio = scenario_with_audio("call_caller.xml", sw.dir.path());
+    let alice = Sipp::new(&audio, phone(&net, 2), sw.sip_addr())
+        .dialing("1002", "1001")
+        .media_at(7000)
+        .run();
+    let bob = bob.wait();
+    assert!(alice.succeeded(), "{alice}\n{}", sw.log());
+    assert!(bob.succeeded(), "{bob}");
+
+    let out = sw.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut text = String::new();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            text = scrape(&sw);
+            sample(&text, r#"softswitch_calls_total{disposition="ANSWERED"}"#) == Some(1.0)
+                && sample(&text, r#"softswitch_dialplan_reloads_total{result="ok"}"#) == Some(1.0)
+        }),
+        "{text}"
+    );
+    let at_least = |name: &str, min: f64| {
+        let v = sample(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        assert!(v >= min, "{name} = {v}, want at least {min}\n{text}");
+    };
+    assert_eq!(
+        sample(&text, "softswitch_registrations"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "softswitch_calls_active"),
+        Some(0.0),
+        "{text}"
+    );
+    // The caller's INVITE twice (407, then with credentials), its ACKs and BYE;
+    // the INVITE to Bob and his answers.
+    at_least(
+        r#"softswitch_sip_requests_total{direction="received",method="INVITE"}"#,
+        2.0,
+    );
+    at_least(
+        r#"softswitch_sip_requests_total{direction="received",method="BYE"}"#,
+        1.0,
+    );
+    at_least(
+        r#"softswitch_sip_requests_total{direction="received",method="REGISTER"}"#,
+        4.0,
+    );
+    at_least(
+        r#"softswitch_sip_requests_total{direction="sent",method="INVITE"}"#,
+        1.0,
+    );
+    at_least(
+        r#"softswitch_sip_responses_total{direction="sent",code="407"}"#,
+        1.0,
+    );
+    at_least(
+        r#"softswitch_sip_responses_total{direction="sent",code="200"}"#,
+        3.0,
+    );
+    at_least(
+        r#"softswitch_sip_responses_total{direction="received",code="200"}"#,
+        1.0,
+    );
+    at_least("softswitch_auth_failures_total", 1.0);
+    at_least("softswitch_call_setup_seconds_count", 1.0);
+    at_least("softswitch_post_dial_delay_seconds_count", 1.0);
+    // About 1.5 s of audio each way, relayed.
+    at_least(r#"softswitch_rtp_packets_total{leg="caller"}"#, 40.0);
+    at_least(r#"softswitch_rtp_packets_total{leg="callee"}"#, 40.0);
+    at_least(r#"softswitch_rtp_bytes_total{leg="caller"}"#, 40.0 * 172.0);
+    at_least("softswitch_call_mos_count", 2.0);
+    assert_eq!(
+        sample(&text, r#"softswitch_rtp_lost_packets_total{leg="caller"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    // Every sample has its HELP and TYPE: a scraper takes the text as it is.
+    for family in [
+        "softswitch_sip_requests",
+        "softswitch_calls",
+        "softswitch_call_setup_seconds",
+        "softswitch_registrations",
+        "softswitch_cluster_nodes",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "{family}\n{text}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family}\n{text}"
+        );
+    }
+}
+
+/// The Grafana dashboard in `etc/examples/` graphs only metrics a running switch
+/// exposes (with Prometheus's suffixes for counters and histograms).
+#[test]
+fn the_grafana_dashboard_uses_only_exposed_metrics() {
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    // A dial peer, so peer health is there to graph.
+    opts.extra = "[[dial_peer]]\ntag = 1\ndestination_pattern = \"9T\"\n\
+                  session_target = \"ipv4:127.0.0.2\"\n"
+        .into();
+    let sw = Switch::start(opts);
+    let text = scrape(&sw);
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../etc/examples/grafana-softswitch.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    let mut used = 0;
+    for panel in panels {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("softswitch_"))
+            {
+                let family = ["_bucket", "_count", "_sum", "_total"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(name);
+                assert!(
+                    families.contains(&family),
+                    "{} uses {name}, which the switch does not expose",
+                    panel["title"]
+                );
+                used += 1;
+            }
+        }
+    }
+    assert!(used >= 16, "{used}");
+}
