@@ -3,6 +3,7 @@
 //! lock for longer than it takes to copy a call's view.
 
 pub mod client;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,9 @@ fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/health", get(health))
         .route("/api/calls", get(calls))
+        .route("/api/registrations", get(registrations))
+        .route("/api/cdr", get(cdr))
+        .route("/api/cluster", get(cluster))
         .route("/api/peers", get(peers))
         .route("/api/drain", post(drain))
         .route("/api/undrain", post(undrain))
@@ -166,6 +170,60 @@ async fn undrain(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
     node.set_stop_when_idle(false);
     node.set_draining(false);
     health(State(node)).await
+}
+
+/// A failure to read the database, as the API reports it.
+fn store_error(e: crate::store::StoreError) -> Response {
+    tracing::warn!(error = %e, "admin API: cannot read the database");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "error": format!("cannot read the database: {e}") })),
+    )
+        .into_response()
+}
+
+/// `GET /api/registrations`: the bindings this node routes with.
+async fn registrations(State(node): State<Arc<Node>>) -> Response {
+    let via = match node.store.binding_nodes().await {
+        Ok(v) => v,
+        Err(e) => return store_error(e),
+    };
+    let bindings = node.registrar.location.all();
+    Json(views::registrations(
+        &bindings,
+        &via,
+        crate::runtime::unix_now(),
+    ))
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct CdrQuery {
+    #[serde(default = "twenty")]
+    last: u32,
+}
+
+fn twenty() -> u32 {
+    20
+}
+
+/// `GET /api/cdr?last=N`: the N most recent call records, oldest first.
+async fn cdr(
+    State(node): State<Arc<Node>>,
+    axum::extract::Query(q): axum::extract::Query<CdrQuery>,
+) -> Response {
+    match node.store.recent_cdrs(i64::from(q.last.min(10_000))).await {
+        Ok(rows) => Json(views::cdrs(&rows)).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `GET /api/cluster`: the nodes sharing this node's database.
+async fn cluster(State(node): State<Arc<Node>>) -> Response {
+    match node.store.nodes().await {
+        Ok(rows) => Json(views::nodes(&rows, crate::runtime::unix_now_ms())).into_response(),
+        Err(e) => store_error(e),
+    }
 }
 
 async fn calls(State(node): State<Arc<Node>>) -> Json<Vec<crate::call::view::CallView>> {

@@ -1,30 +1,39 @@
-//! `softswitch cdr [--last N]`: call detail records from the database.
+//! `softswitch cdr [--last N]`: call detail records, from a running node's admin
+//! API or, with the node stopped, from its database.
 
 use std::io::Write as _;
+use std::path::Path;
 
 use anyhow::Context as _;
+use serde_json::Value;
 
-use crate::config::Config;
+use super::Source;
 use crate::store::Store;
 
-pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url(), false)
-        .await
-        .context("cannot open the database")?;
-    let rows = store
-        .recent_cdrs(i64::from(last))
-        .await
-        .context("cannot read call records")?;
-    store.close().await;
+pub async fn print(
+    config_path: &Path,
+    node: Option<String>,
+    last: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    let rows = match super::source(config_path, node)? {
+        Source::Api(target) => target.get_list(&format!("/api/cdr?last={last}")).await?,
+        Source::Database(config) => {
+            let store = Store::connect(&config.database_url(), false)
+                .await
+                .context("cannot open the database")?;
+            let rows = store
+                .recent_cdrs(i64::from(last))
+                .await
+                .context("cannot read call records")?;
+            store.close().await;
+            crate::admin::views::cdrs(&rows)
+        }
+    };
     let mut out = std::io::stdout().lock();
     if json {
         for r in &rows {
-            let mut v = serde_json::to_value(r)?;
-            // The media column holds JSON text; print it as an object.
-            if let Ok(media) = serde_json::from_str::<serde_json::Value>(&r.media) {
-                v["media"] = media;
-            }
-            writeln!(out, "{v}")?;
+            writeln!(out, "{r}")?;
         }
         return Ok(());
     }
@@ -35,26 +44,32 @@ pub async fn print(config: &Config, last: u32, json: bool) -> anyhow::Result<()>
     let table: Vec<[String; 11]> = rows
         .iter()
         .map(|r| {
-            let media: serde_json::Value = serde_json::from_str(&r.media).unwrap_or_default();
-            let mos = |leg: &str| match &media[leg]["mos"] {
-                serde_json::Value::Null => "-".to_string(),
+            let mos = |leg: &str| match &r["media"][leg]["mos"] {
+                Value::Null => "-".to_string(),
                 v => v.to_string(),
             };
-            let start = jiff::Timestamp::from_millisecond(r.start_at)
+            let text = |v: &Value| match v {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                v => v.to_string(),
+            };
+            let start = jiff::Timestamp::from_millisecond(r["start_at"].as_i64().unwrap_or(0))
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_default();
             [
                 start,
-                r.src.clone(),
-                r.dst.clone(),
-                r.dcontext.clone(),
-                r.disposition.clone(),
-                r.hangup_cause.to_string(),
-                format!("{}s", r.duration),
-                format!("{}s", r.billsec),
-                r.pdd_ms.map_or("-".into(), |ms| format!("{ms}ms")),
+                text(&r["src"]),
+                text(&r["dst"]),
+                text(&r["dcontext"]),
+                text(&r["disposition"]),
+                text(&r["hangup_cause"]),
+                format!("{}s", text(&r["duration"])),
+                format!("{}s", text(&r["billsec"])),
+                r["pdd_ms"]
+                    .as_i64()
+                    .map_or("-".into(), |ms| format!("{ms}ms")),
                 format!("{}/{}", mos("caller"), mos("callee")),
-                r.uniqueid.clone(),
+                text(&r["uniqueid"]),
             ]
         })
         .collect();

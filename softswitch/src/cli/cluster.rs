@@ -1,27 +1,32 @@
-//! `softswitch cluster`: the nodes that share this config's database, read from
-//! the nodes table their heartbeats keep fresh.
+//! `softswitch cluster`: the nodes that share this config's database, as their
+//! heartbeats keep the nodes table fresh; asked of a running node's admin API,
+//! else read from the database.
 
 use std::io::Write as _;
+use std::path::Path;
 
 use anyhow::Context as _;
+use serde_json::Value;
 
-use crate::config::Config;
+use super::Source;
 use crate::store::Store;
 
-pub async fn print(config: &Config, json: bool) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url(), false)
-        .await
-        .context("cannot open the database")?;
-    let rows = store.nodes().await.context("cannot read the nodes table")?;
-    store.close().await;
-    let now = crate::runtime::unix_now_ms();
+pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyhow::Result<()> {
+    let rows = match super::source(config_path, node)? {
+        Source::Api(target) => target.get_list("/api/cluster").await?,
+        Source::Database(config) => {
+            let store = Store::connect(&config.database_url(), false)
+                .await
+                .context("cannot open the database")?;
+            let rows = store.nodes().await.context("cannot read the nodes table")?;
+            store.close().await;
+            crate::admin::views::nodes(&rows, crate::runtime::unix_now_ms())
+        }
+    };
     let mut out = std::io::stdout().lock();
     if json {
         for r in &rows {
-            let mut v = serde_json::to_value(r)?;
-            v["state"] = r.state_at(now).into();
-            v["said"] = r.state.clone().into();
-            writeln!(out, "{v}")?;
+            writeln!(out, "{r}")?;
         }
         return Ok(());
     }
@@ -29,21 +34,19 @@ pub async fn print(config: &Config, json: bool) -> anyhow::Result<()> {
         writeln!(out, "no node has run on this database yet")?;
         return Ok(());
     }
-    let secs = |ms: i64| format!("{:.0}s", (ms.max(0) as f64) / 1000.0);
+    let secs = |v: &Value| format!("{:.0}s", (v.as_i64().unwrap_or(0).max(0) as f64) / 1000.0);
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let table: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
+            let admin = text(&r["admin"]);
             [
-                r.name.clone(),
-                r.state_at(now).to_string(),
-                r.sip.clone(),
-                if r.admin.is_empty() {
-                    "-".into()
-                } else {
-                    r.admin.clone()
-                },
-                secs(r.heartbeat_at - r.started_at),
-                secs(now - r.heartbeat_at),
+                text(&r["name"]),
+                text(&r["state"]),
+                text(&r["sip"]),
+                if admin.is_empty() { "-".into() } else { admin },
+                secs(&r["up_for_ms"]),
+                secs(&r["last_seen_ms"]),
             ]
         })
         .collect();

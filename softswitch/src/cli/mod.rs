@@ -38,18 +38,28 @@ pub enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// List current registrations.
+    /// List current registrations (from the running node's admin API, else its
+    /// database).
     Registrations {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen`, asked
+        /// when the config's node is running).
+        #[arg(long)]
+        node: Option<String>,
         /// One JSON object per binding instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Call detail records, oldest first.
+    /// Call detail records, oldest first (from the running node's admin API,
+    /// else its database).
     Cdr {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen`, asked
+        /// when the config's node is running).
+        #[arg(long)]
+        node: Option<String>,
         /// How many of the most recent calls.
         #[arg(long, default_value_t = 20)]
         last: u32,
@@ -77,6 +87,10 @@ pub enum Command {
     Cluster {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen`, asked
+        /// when the config's node is running).
+        #[arg(long)]
+        node: Option<String>,
         /// One JSON object per node instead of a table.
         #[arg(long)]
         json: bool,
@@ -181,6 +195,41 @@ pub(crate) struct AdminTarget {
     pub token: Option<String>,
 }
 
+impl AdminTarget {
+    /// `GET path`, whose answer is a JSON array.
+    pub async fn get_list(&self, path: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let v = crate::admin::client::get_json(&self.base, path, self.token.as_deref()).await?;
+        match v {
+            serde_json::Value::Array(items) => Ok(items),
+            other => anyhow::bail!("{}{path} answered {other}, not a list", self.base),
+        }
+    }
+}
+
+/// Where an inspection command reads from.
+pub(crate) enum Source {
+    /// The running node's admin API.
+    Api(AdminTarget),
+    /// The database of a node that is not running.
+    Database(Box<Config>),
+}
+
+/// `--node URL`, else the config's node when it runs (and serves the admin API),
+/// else the config's database: a stopped PBX's records stay readable.
+pub(crate) fn source(
+    config_path: &std::path::Path,
+    node: Option<String>,
+) -> anyhow::Result<Source> {
+    if node.is_some() {
+        return Ok(Source::Api(admin_target(config_path, node)?));
+    }
+    let config = load_config(config_path)?;
+    if node_running(&config) && config.admin.addr().is_some() {
+        return Ok(Source::Api(admin_target(config_path, None)?));
+    }
+    Ok(Source::Database(Box::new(config)))
+}
+
 /// `--node URL`, else `http://` plus `[admin] listen` of the config. With
 /// `--node` the config is optional: it only lends its admin token.
 pub(crate) fn admin_target(
@@ -248,19 +297,21 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             runtime.block_on(serve(config))?;
             Ok(0)
         }
-        Command::Registrations { config, json } => {
-            let config = load_config(&config)?;
-            block_on(registrations::print(&config, json))?;
+        Command::Registrations { config, node, json } => {
+            block_on(registrations::print(&config, node, json))?;
             Ok(0)
         }
-        Command::Cdr { config, last, json } => {
-            let config = load_config(&config)?;
-            block_on(cdr::print(&config, last, json))?;
+        Command::Cdr {
+            config,
+            node,
+            last,
+            json,
+        } => {
+            block_on(cdr::print(&config, node, last, json))?;
             Ok(0)
         }
-        Command::Cluster { config, json } => {
-            let config = load_config(&config)?;
-            block_on(cluster::print(&config, json))?;
+        Command::Cluster { config, node, json } => {
+            block_on(cluster::print(&config, node, json))?;
             Ok(0)
         }
         Command::Drain {
