@@ -214,3 +214,143 @@ fn the_grafana_dashboard_uses_only_exposed_metrics() {
     }
     assert!(used >= 16, "{used}");
 }
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The admin API and the commands on it, against a switch with a phone
+/// registered and a call up: read registrations, calls, records, nodes and the
+/// dialplan; hang up a call; lift a ban; reload, refused with its position when
+/// the plan is broken.
+#[test]
+fn the_admin_api_reads_and_acts_on_a_running_switch() {
+    use softswitch_e2e::UdpClient;
+    use softswitch_e2e::raw::Registration;
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.security =
+        "throttle_after = 10\nban_after = 2\nfailure_window = 60\nban_time = 600\n".into();
+    let sw = Switch::start(opts);
+    let api = sw.admin_addr();
+
+    let reg = Sipp::new(scenario("register.xml"), phone(&net, 3), sw.sip_addr())
+        .user("1002", "secret1002")
+        .key("expires", "600")
+        .run();
+    assert!(reg.succeeded(), "{reg}");
+    let regs = http::get(api, "/api/registrations").json();
+    let bob = &regs.as_array().expect("a list")[0];
+    assert_eq!(bob["aor"], "1002@pbx.test", "{regs}");
+    assert!(bob["expires_in"].as_i64().unwrap() > 500, "{regs}");
+    // The command reads the same through the API.
+    let out = sw.cli(&["registrations", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"aor\":\"1002@pbx.test\""));
+
+    // A call that stays up until someone hangs it up.
+    let callee = Sipp::new(scenario("call_callee.xml"), phone(&net, 3), sw.sip_addr())
+        .media_at(6000)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let caller = Sipp::new(
+        scenario("call_caller_silent.xml"),
+        phone(&net, 2),
+        sw.sip_addr(),
+    )
+    .dialing("1002", "1001")
+    .media_at(7000)
+    .spawn();
+    let mut calls = serde_json::Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            calls = http::get(api, "/api/calls").json();
+            calls[0]["state"] == "answered"
+        }),
+        "{calls}"
+    );
+    let uniqueid = calls[0]["uniqueid"].as_str().unwrap().to_owned();
+    assert_eq!(calls[0]["legs"][0]["state"], "answered", "{calls}");
+    let out = sw.cli(&["hangup", &uniqueid]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), format!("{uniqueid}: hung up"));
+    let (caller, callee) = (caller.wait(), callee.wait());
+    assert!(caller.succeeded(), "the caller got a BYE: {caller}");
+    assert!(callee.succeeded(), "the callee got a BYE: {callee}");
+    let mut cdr = serde_json::Value::Null;
+    assert!(wait_until(Duration::from_secs(5), || {
+        cdr = http::get(api, "/api/cdr?last=1").json();
+        cdr[0]["uniqueid"] == uniqueid.as_str()
+    }));
+    assert_eq!(cdr[0]["end_reason"], "operator", "{cdr}");
+    assert_eq!(cdr[0]["disposition"], "ANSWERED", "{cdr}");
+    assert!(cdr[0]["media"].is_object(), "{cdr}");
+    // An unknown call: 404, and the command says so on one line and fails.
+    let gone = http::post(api, "/api/calls/no-such-call/hangup");
+    assert_eq!(gone.status, 404, "{}", gone.body);
+    let out = sw.cli(&["hangup", "no-such-call"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim().lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("no call in progress has UNIQUEID no-such-call"));
+
+    let nodes = http::get(api, "/api/cluster").json();
+    assert_eq!(nodes[0]["state"], "up", "{nodes}");
+    let plan = http::get(api, "/api/dialplan").json();
+    assert_eq!(plan[0]["name"], "internal", "{plan}");
+    assert_eq!(plan[0]["extensions"][0], "_1XXX", "{plan}");
+
+    // Two wrong passwords ban the source; the operator lifts the ban and the
+    // phone there registers with the right one.
+    let desk = UdpClient::bind(SocketAddr::new(net.ip(66).into(), 5070));
+    let contact = format!("<sip:1003@{}>", desk.local());
+    for _ in 0..2 {
+        let (_, answer) = Registration::new(&desk, sw.sip_addr(), "1003", "pbx.test").register(
+            "wrong",
+            Some(&contact),
+            Some(600),
+        );
+        assert!(answer.is_some_and(|a| a.starts_with("SIP/2.0 401")));
+    }
+    let bans = http::get(api, "/api/bans").json();
+    assert_eq!(bans[0]["address"], net.ip(66).to_string(), "{bans}");
+    let out = sw.cli(&["bans"]);
+    assert!(
+        text(&out.stdout).contains(&net.ip(66).to_string()),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = sw.cli(&["bans", "--lift", &net.ip(66).to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(http::get(api, "/api/bans").json(), serde_json::json!([]));
+    let (_, answer) = Registration::new(&desk, sw.sip_addr(), "1003", "pbx.test").register(
+        "secret1003",
+        Some(&contact),
+        Some(600),
+    );
+    assert!(answer.is_some_and(|a| a.starts_with("SIP/2.0 200")));
+
+    // Reload: a broken plan is refused with its position, the running one stays.
+    std::fs::write(
+        sw.dialplan_path(),
+        "[internal]\nexten => _1XXX,1,Dial(SIP/${EXTEN},20)\n#include extensions.conf\n",
+    )
+    .unwrap();
+    let refused = http::post(api, "/api/reload");
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let why = refused.json()["error"].as_str().unwrap().to_owned();
+    assert!(why.contains("extensions.conf:3:"), "{why}");
+    std::fs::write(
+        sw.dialplan_path(),
+        "[internal]\nexten => _1XXX,1,Dial(SIP/${EXTEN},20)\n[other]\nexten => 7,1,Hangup()\n",
+    )
+    .unwrap();
+    let ok = http::post(api, "/api/reload").json();
+    assert_eq!(ok["contexts"], 2, "{ok}");
+    let plan = http::get(api, "/api/dialplan").json();
+    assert_eq!(plan[1]["name"], "other", "{plan}");
+}

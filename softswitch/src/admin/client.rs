@@ -40,6 +40,15 @@ pub async fn post_json(
     request_json(hyper::Method::POST, base, path, token).await
 }
 
+/// `DELETE {base}{path}` and the JSON it returns.
+pub async fn delete_json(
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<serde_json::Value, AdminError> {
+    request_json(hyper::Method::DELETE, base, path, token).await
+}
+
 async fn request_json(
     method: hyper::Method,
     base: &str,

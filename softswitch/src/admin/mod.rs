@@ -45,6 +45,11 @@ fn router(node: Arc<Node>) -> Router {
         .route("/api/registrations", get(registrations))
         .route("/api/cdr", get(cdr))
         .route("/api/cluster", get(cluster))
+        .route("/api/calls/{uniqueid}/hangup", post(hangup))
+        .route("/api/bans", get(bans))
+        .route("/api/bans/{address}", axum::routing::delete(lift_ban))
+        .route("/api/dialplan", get(dialplan_contexts))
+        .route("/api/reload", post(reload))
         .route("/api/peers", get(peers))
         .route("/api/drain", post(drain))
         .route("/api/undrain", post(undrain))
@@ -170,6 +175,82 @@ async fn undrain(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
     node.set_stop_when_idle(false);
     node.set_draining(false);
     health(State(node)).await
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+/// `POST /api/calls/UNIQUEID/hangup`.
+async fn hangup(State(node): State<Arc<Node>>, Path(uniqueid): Path<String>) -> Response {
+    if node.hang_up(&uniqueid) {
+        Json(serde_json::json!({ "uniqueid": uniqueid, "hung_up": true })).into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("no call in progress has UNIQUEID {uniqueid}"),
+        )
+    }
+}
+
+/// `GET /api/bans`: sources banned for failed logins, with the seconds left.
+async fn bans(State(node): State<Arc<Node>>) -> Json<Vec<serde_json::Value>> {
+    let now = std::time::Instant::now();
+    Json(
+        node.registrar
+            .guard
+            .bans(now)
+            .into_iter()
+            .map(|(ip, left)| serde_json::json!({ "address": ip.to_string(), "expires_in": left.as_secs() }))
+            .collect(),
+    )
+}
+
+/// `DELETE /api/bans/ADDRESS`: lift a ban before it runs out.
+async fn lift_ban(State(node): State<Arc<Node>>, Path(address): Path<String>) -> Response {
+    let Ok(ip) = address.parse::<std::net::IpAddr>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{address}` is not an IP address"),
+        );
+    };
+    if node.registrar.guard.lift(ip, std::time::Instant::now()) {
+        tracing::info!(%ip, "operator lifted a ban");
+        Json(serde_json::json!({ "address": ip.to_string(), "lifted": true })).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("{ip} is not banned"))
+    }
+}
+
+/// `GET /api/dialplan`: the running plan's contexts.
+async fn dialplan_contexts(State(node): State<Arc<Node>>) -> Json<Vec<serde_json::Value>> {
+    let plan = node.dialplan();
+    Json(
+        plan.contexts()
+            .map(|c| {
+                let mut names: Vec<&str> = c.extensions.iter().map(|e| e.name.as_str()).collect();
+                names.dedup();
+                serde_json::json!({
+                    "name": c.name,
+                    "extensions": names,
+                    "includes": c.includes.iter().map(|i| i.context.as_str()).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `POST /api/reload`: the dialplan and dial peers again, checked first; a plan
+/// or config with a mistake is refused with 422 and `file:line:col: message`,
+/// and the running ones stay.
+async fn reload(State(node): State<Arc<Node>>) -> Response {
+    match node.reload() {
+        Ok(done) => Json(
+            serde_json::json!({ "reloaded": true, "contexts": done.contexts, "peers": done.peers }),
+        )
+        .into_response(),
+        Err(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    }
 }
 
 /// A failure to read the database, as the API reports it.

@@ -108,3 +108,69 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
     )?;
     Ok(())
 }
+
+/// `softswitch hangup UNIQUEID`.
+pub async fn hangup(
+    config_path: &Path,
+    node: Option<String>,
+    uniqueid: &str,
+) -> anyhow::Result<()> {
+    let target = super::admin_target(config_path, node)?;
+    let path = format!("/api/calls/{}/hangup", path_segment(uniqueid));
+    crate::admin::client::post_json(&target.base, &path, target.token.as_deref()).await?;
+    println!("{uniqueid}: hung up");
+    Ok(())
+}
+
+/// `softswitch bans [--lift ADDRESS] [--json]`.
+pub async fn bans(
+    config_path: &Path,
+    node: Option<String>,
+    lift: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let target = super::admin_target(config_path, node)?;
+    if let Some(address) = lift {
+        let path = format!("/api/bans/{}", path_segment(&address));
+        crate::admin::client::delete_json(&target.base, &path, target.token.as_deref()).await?;
+        println!("{address}: ban lifted");
+        return Ok(());
+    }
+    let rows = target.get_list("/api/bans").await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for r in &rows {
+            writeln!(out, "{r}")?;
+        }
+        return Ok(());
+    }
+    if rows.is_empty() {
+        writeln!(out, "no bans")?;
+        return Ok(());
+    }
+    let table: Vec<[String; 2]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r["address"].as_str().unwrap_or_default().to_owned(),
+                format!("{}s", r["expires_in"].as_u64().unwrap_or(0)),
+            ]
+        })
+        .collect();
+    super::table::write(&mut out, ["ADDRESS", "EXPIRES"], &table)?;
+    Ok(())
+}
+
+/// A value as one URL path segment: what an identifier may hold beyond letters,
+/// digits and `-._~` is percent-encoded.
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -140,6 +140,23 @@ pub fn reload(config_path: &Path) -> anyhow::Result<u8> {
     for d in loaded.diagnostics.iter().chain(&lint) {
         eprint!("{d}");
     }
+    // Through the admin API when there is one: the node checks again and says
+    // what it loaded, or why it refused.
+    if config.admin.addr().is_some() {
+        let target = super::admin_target(config_path, None)?;
+        let v = super::block_on(async {
+            crate::admin::client::post_json(&target.base, "/api/reload", target.token.as_deref())
+                .await
+                .map_err(anyhow::Error::from)
+        })?;
+        println!(
+            "reloaded: {} context(s) from {}, {} dial peer(s)",
+            v["contexts"],
+            plan.display(),
+            v["peers"]
+        );
+        return Ok(0);
+    }
     let pid_file = config.resolve(&config.node.pid_file);
     let text = std::fs::read_to_string(&pid_file)
         .with_context(|| format!("no running node: cannot read {}", pid_file.display()))?;

@@ -160,10 +160,35 @@ pub enum Command {
         #[command(subcommand)]
         command: GatewayCommand,
     },
-    /// Check the dialplan, then make the running node load it (SIGHUP does the same).
+    /// Check the dialplan, then make the running node load it and its dial peers
+    /// (through the admin API; SIGHUP when it is off).
     Reload {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+    /// Hang up a call in progress on a running node (its UNIQUEID, as `softswitch
+    /// calls` shows it).
+    Hangup {
+        uniqueid: String,
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen`).
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Sources banned for failed logins on a running node; --lift ends a ban.
+    Bans {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen`).
+        #[arg(long)]
+        node: Option<String>,
+        /// Lift the ban of this address.
+        #[arg(long, value_name = "ADDRESS")]
+        lift: Option<String>,
+        /// One JSON object per ban instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -383,6 +408,23 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             command: GatewayCommand::ImportIos { file },
         } => import_ios(&file),
         Command::Reload { config } => dialplan_cmd::reload(&config),
+        Command::Hangup {
+            uniqueid,
+            config,
+            node,
+        } => {
+            block_on(calls::hangup(&config, node, &uniqueid))?;
+            Ok(0)
+        }
+        Command::Bans {
+            config,
+            node,
+            lift,
+            json,
+        } => {
+            block_on(calls::bans(&config, node, lift, json))?;
+            Ok(0)
+        }
         Command::CheckConfig { config } => {
             let cfg = load_config(&config)?;
             println!(
@@ -416,8 +458,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             return;
         };
         while hup.recv().await.is_some() {
-            node.reload_dialplan();
-            node.reload_peers();
+            // Refused reloads are logged; the running plan and peers stay.
+            let _ = node.reload();
         }
     });
     tokio::select! {

@@ -147,6 +147,20 @@ impl Guard {
         }
     }
 
+    /// Lifts a ban (and forgets the address's failures). False when it was not
+    /// banned.
+    pub fn lift(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut map = self.shard(&ip).lock().expect("guard lock");
+        let banned = map
+            .get(&ip)
+            .and_then(|r| r.banned_until)
+            .is_some_and(|until| until > now);
+        if banned {
+            map.remove(&ip);
+        }
+        banned
+    }
+
     /// Addresses banned now, with the time left.
     pub fn bans(&self, now: Instant) -> Vec<(IpAddr, Duration)> {
         let mut out = Vec::new();

@@ -369,22 +369,58 @@ impl Node {
         }
     }
 
-    pub fn reload_dialplan(&self) {
+    /// `softswitch reload` and SIGHUP: the dialplan and the dial peers again.
+    /// Both are read and checked before either is applied, so a mistake in one
+    /// leaves both running as they were; the error is `file:line:col: message`.
+    pub fn reload(&self) -> Result<Reloaded, String> {
         let result = |r| crate::metrics::ResultLabels { result: r };
         let reloads = &crate::metrics::metrics().dialplan_reloads;
-        match load_dialplan(&self.config) {
-            Ok(plan) => {
-                reloads.get_or_create(&result("ok")).inc();
-                self.globals.apply_plan(&plan);
-                let contexts = plan.contexts().count();
-                *self.dialplan.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(plan);
-                tracing::info!(contexts, "dialplan reloaded");
-            }
+        let fresh = crate::config::Config::load(&self.config.path)
+            .map_err(|e| e.to_string())
+            .and_then(|config| {
+                load_dialplan(&self.config)
+                    .map(|plan| (config, plan))
+                    .map_err(|e| format!("{e:#}"))
+            });
+        let (config, plan) = match fresh {
+            Ok(f) => f,
             Err(e) => {
                 reloads.get_or_create(&result("failed")).inc();
-                tracing::error!("dialplan reload refused, the running plan stays: {e:#}")
+                tracing::error!(
+                    "dialplan reload refused, the running plan and dial peers stay: {e}"
+                );
+                return Err(e);
+            }
+        };
+        reloads.get_or_create(&result("ok")).inc();
+        self.globals.apply_plan(&plan);
+        let done = Reloaded {
+            contexts: plan.contexts().count(),
+            peers: config.dial_peers.len(),
+        };
+        *self.dialplan.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(plan);
+        peers::apply(self, &config.dial_peers);
+        tracing::info!(contexts = done.contexts, "dialplan reloaded");
+        tracing::info!(peers = done.peers, "dial peers reloaded");
+        Ok(done)
+    }
+
+    /// The operator ends a call (`softswitch hangup`): both sides get a BYE or
+    /// a final response, and the CDR says `end_reason = operator`. False when no
+    /// call in progress has this UNIQUEID.
+    pub fn hang_up(self: &Arc<Self>, uniqueid: &str) -> bool {
+        for idx in 0..self.shards.len() {
+            let now = Instant::now();
+            let mut out = Vec::new();
+            let mut st = self.shards[idx].lock();
+            let found = self.with_agent(idx, &mut st, |a| a.hang_up_by_operator(uniqueid, now));
+            self.pump(idx, &mut st, now, &mut out);
+            self.flush(out);
+            if found {
+                return true;
             }
         }
+        false
     }
 
     fn on_message(self: &Arc<Self>, bytes: Bytes, peer: Peer) {
@@ -520,6 +556,13 @@ async fn timer_loop(node: Arc<Node>, idx: usize) {
             node.flush(out);
         }
     }
+}
+
+/// What a reload put in place.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Reloaded {
+    pub contexts: usize,
+    pub peers: usize,
 }
 
 /// Digits the relay heard, handed to the call agent of their call's shard.

@@ -419,16 +419,6 @@ impl Node {
 
     /// The config file's dial peers again (on SIGHUP and `softswitch reload`).
     /// A file that does not load leaves the peers as they are.
-    pub fn reload_peers(&self) {
-        match crate::config::Config::load(&self.config.path) {
-            Ok(fresh) => {
-                super::lock(&self.peers).reload(&fresh.dial_peers, Instant::now());
-                tracing::info!(peers = fresh.dial_peers.len(), "dial peers reloaded");
-            }
-            Err(e) => tracing::error!("dial peers not reloaded, the running ones stay: {e}"),
-        }
-    }
-
     pub fn peer_view(&self) -> Vec<PeerView> {
         super::lock(&self.peers).view(Instant::now())
     }
@@ -436,6 +426,12 @@ impl Node {
     pub fn peer_action(&self, tag: u32, action: PeerAction) -> Result<State, PeerActionError> {
         super::lock(&self.peers).act(tag, action, Instant::now())
     }
+}
+
+/// Puts a reloaded config's dial peers in place (health and the operator's
+/// hand carry over for peers that stay).
+pub(super) fn apply(node: &Node, peers: &[DialPeerConfig]) {
+    super::lock(&node.peers).reload(peers, Instant::now());
 }
 
 /// Probes peers when their health asks for it, and looks `dns:` targets up.

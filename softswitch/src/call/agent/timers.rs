@@ -139,6 +139,26 @@ impl CallAgent<'_> {
 
     /// The switch ends an answered call on its own (no ACK, no media, no refresh):
     /// BYE to both phones; the dialplan goes on as if the caller hung up.
+    /// The operator ends the call with this UNIQUEID, as if both sides hung up
+    /// (cause 16). False when no call in progress has it.
+    pub fn hang_up_by_operator(&mut self, uniqueid: &str, now: Instant) -> bool {
+        let Some(id) = self
+            .calls
+            .iter()
+            .find(|c| c.uniqueid == uniqueid && c.phase != Phase::Ended)
+            .map(|c| c.id)
+        else {
+            return false;
+        };
+        let Some(mut call) = self.calls.take(id) else {
+            return false;
+        };
+        tracing::info!(call = %call.uniqueid, "hung up by the operator");
+        let input = self.hang_up_both(&mut call, "operator", now);
+        self.drive(call, input, now);
+        true
+    }
+
     pub(super) fn hang_up_both(
         &mut self,
         call: &mut Call,
