@@ -354,3 +354,99 @@ fn the_admin_api_reads_and_acts_on_a_running_switch() {
     let plan = http::get(api, "/api/dialplan").json();
     assert_eq!(plan[1]["name"], "other", "{plan}");
 }
+
+/// A tiny HTTP receiver: each POST body arrives on the channel. The first
+/// `refuse` requests are answered 503, the rest 200.
+fn receiver(
+    ip: std::net::Ipv4Addr,
+    refuse: usize,
+) -> (
+    SocketAddr,
+    std::sync::mpsc::Receiver<(u16, serde_json::Value)>,
+) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let status = if n < refuse { 503 } else { 200 };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let json = serde_json::from_slice(&body).unwrap_or_default();
+            if tx.send((status, json)).is_err() {
+                return;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+/// A dial peer killed: the operator's webhook is told `peer_down` (after one
+/// refused delivery, retried), and the event is among the recent ones in the API.
+#[test]
+fn a_webhook_hears_a_peer_go_down_and_deliveries_are_retried() {
+    let net = TestNet::new();
+    let (hook, deliveries) = receiver(net.ip(9), 1);
+    let mut far = Switch::start(SwitchOptions::new(net.ip(3)));
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.extra = format!(
+        "[[dial_peer]]\ntag = 1\ndestination_pattern = \"2...\"\nsession_target = \"ipv4:{}\"\n\n\
+         [[webhook]]\nurl = \"http://{hook}/alerts\"\nevents = [\"peer_down\"]\n",
+        net.ip(3)
+    );
+    let sw = Switch::start(opts);
+    let api = sw.admin_addr();
+    let peer_state = || http::get(api, "/api/peers").json()[0]["state"].clone();
+    assert!(
+        wait_until(Duration::from_secs(5), || peer_state() == "up"),
+        "{}",
+        peer_state()
+    );
+    far.kill();
+    let killed = std::time::Instant::now();
+    let (first, event) = deliveries
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a delivery");
+    assert_eq!(first, 503, "the first is refused");
+    assert_eq!(event["kind"], "peer_down", "{event}");
+    let (second, again) = deliveries
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a retry");
+    eprintln!(
+        "webhook: peer_down delivered {:.0} ms after the kill",
+        killed.elapsed().as_secs_f64() * 1000.0
+    );
+    assert_eq!(second, 200);
+    assert_eq!(again, event, "the same event again");
+    assert_eq!(event["detail"]["tag"], 1, "{event}");
+    assert_eq!(event["node"], "node1", "{event}");
+    assert!(event["at"].as_i64().unwrap() > 1_700_000_000_000, "{event}");
+    // Only the events it asked for: nothing else arrives.
+    assert!(deliveries.recv_timeout(Duration::from_millis(500)).is_err());
+    let recent = http::get(api, "/api/events").json();
+    assert!(
+        recent
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "peer_down" && e["detail"]["tag"] == 1),
+        "{recent}"
+    );
+}

@@ -50,6 +50,7 @@ fn router(node: Arc<Node>) -> Router {
         .route("/api/bans/{address}", axum::routing::delete(lift_ban))
         .route("/api/dialplan", get(dialplan_contexts))
         .route("/api/reload", post(reload))
+        .route("/api/events", get(recent_events))
         .route("/api/peers", get(peers))
         .route("/api/drain", post(drain))
         .route("/api/undrain", post(undrain))
@@ -238,6 +239,11 @@ async fn dialplan_contexts(State(node): State<Arc<Node>>) -> Json<Vec<serde_json
             })
             .collect(),
     )
+}
+
+/// `GET /api/events`: the recent events, oldest first.
+async fn recent_events() -> Json<Vec<crate::events::Event>> {
+    Json(crate::events::events().recent())
 }
 
 /// `POST /api/reload`: the dialplan and dial peers again, checked first; a plan

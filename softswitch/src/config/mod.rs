@@ -63,11 +63,70 @@ pub struct Config {
     pub gateway: GatewayConfig,
     #[serde(default, rename = "dial_peer")]
     pub dial_peers: Vec<DialPeerConfig>,
+    #[serde(default)]
+    pub events: EventsConfig,
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
     /// The directory of the config file; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// `[events]`: when an event is raised.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// A call leg whose estimated MOS ends under this raises `call_quality`
+    /// (3.6: where the E-model says many users are dissatisfied); 0 never.
+    #[serde(default = "default_mos_threshold")]
+    pub mos_threshold: f64,
+}
+
+fn default_mos_threshold() -> f64 {
+    3.6
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            mos_threshold: default_mos_threshold(),
+        }
+    }
+}
+
+/// `[[webhook]]`: where events are POSTed as JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://host:port/path`.
+    pub url: Spanned<String>,
+    /// The kinds it wants (see `events::KINDS`); empty or absent: all.
+    #[serde(default)]
+    pub events: Vec<Spanned<String>>,
+    /// Sent as `Authorization: Bearer TOKEN`.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl WebhookConfig {
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e.get_ref() == kind)
+    }
+
+    /// `(host:port, /path)` of the URL (checked when the config loads).
+    pub fn target(&self) -> (&str, &str) {
+        let rest = self
+            .url
+            .get_ref()
+            .strip_prefix("http://")
+            .unwrap_or(self.url.get_ref());
+        match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -769,6 +828,32 @@ impl Config {
                 "[sip] listen must name at least one address".into(),
             ));
         }
+        for hook in &config.webhooks {
+            let url = hook.url.get_ref();
+            let authority = url
+                .strip_prefix("http://")
+                .map(|r| r.split('/').next().unwrap_or(""));
+            if authority.is_none_or(|a| a.is_empty()) {
+                return Err(located(
+                    Some(hook.url.span()),
+                    format!(
+                        "webhook url `{url}` must be http://host:port/path (https is not supported; put a TLS proxy in front)"
+                    ),
+                ));
+            }
+            for e in &hook.events {
+                if !crate::events::KINDS.contains(&e.get_ref().as_str()) {
+                    return Err(located(
+                        Some(e.span()),
+                        format!(
+                            "unknown event `{}`; the events are {}",
+                            e.get_ref(),
+                            crate::events::KINDS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         let mut names = HashSet::new();
         for ep in &config.endpoints {
             let name = ep.name.get_ref();
@@ -1207,6 +1292,32 @@ mod tests {
         );
         let err = parse(&format!("{base}listen = \"localhost\"\n")).unwrap_err();
         assert!(err.to_string().contains("host:port"), "{err}");
+    }
+
+    #[test]
+    fn webhooks_name_known_events_and_an_http_url() {
+        let base = "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n[[webhook]]\n";
+        let ok = parse(&format!(
+            "{base}url = \"http://127.0.0.1:9000/alerts\"\nevents = [\"peer_down\", \"ban\"]\n"
+        ))
+        .unwrap();
+        let hook = &ok.webhooks[0];
+        assert_eq!(hook.target(), ("127.0.0.1:9000", "/alerts"));
+        assert!(hook.wants("ban") && !hook.wants("peer_up"));
+        assert_eq!(ok.events.mos_threshold, 3.6);
+        let err = parse(&format!(
+            "{base}url = \"http://h:1/\"\nevents = [\"peer_down\", \"peer_dwn\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(":5:24: unknown event `peer_dwn`"), "{err}");
+        let err = parse(&format!("{base}url = \"https://h/x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":4:7: webhook url `https://h/x` must be http://"),
+            "{err}"
+        );
     }
 
     #[test]

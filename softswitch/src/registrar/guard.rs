@@ -131,11 +131,23 @@ impl Guard {
         if failures >= self.ban_after && rec.banned_until.is_none() {
             rec.banned_until = Some(now + self.ban_time);
             crate::metrics::metrics().bans.inc();
+            crate::events::events().emit(
+                "ban",
+                format!("{ip} banned for {} s after {failures} failed logins", self.ban_time.as_secs()),
+                serde_json::json!({ "address": ip.to_string(), "failures": failures, "for_secs": self.ban_time.as_secs() }),
+            );
             return Some(GuardEvent::Banned {
                 ip,
                 failures,
                 for_secs: self.ban_time.as_secs(),
             });
+        }
+        if failures == self.throttle_after {
+            crate::events::events().emit(
+                "registration_flood",
+                format!("{ip} throttled after {failures} failed logins"),
+                serde_json::json!({ "address": ip.to_string(), "failures": failures }),
+            );
         }
         (failures == self.throttle_after).then_some(GuardEvent::Throttled { ip, failures })
     }

@@ -234,6 +234,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tokio::spawn(sweep_loop(node.clone()));
     tokio::spawn(peers::probe_loop(node.clone()));
     tokio::spawn(keepalive::keepalive_loop(node.clone()));
+    crate::events::events().set_node(&node.config.node.name);
+    crate::webhook::spawn(&node.config.webhooks);
     // Calls this node had when it last went down, before its heartbeat says it is up.
     node.close_lost_calls(Some(&node.config.node.name)).await;
     tokio::spawn(heartbeat_loop(node.clone(), unix_now_ms()));
@@ -386,6 +388,11 @@ impl Node {
             Ok(f) => f,
             Err(e) => {
                 reloads.get_or_create(&result("failed")).inc();
+                crate::events::events().emit(
+                    "reload_failed",
+                    format!("reload refused: {e}"),
+                    serde_json::json!({ "error": e }),
+                );
                 tracing::error!(
                     "dialplan reload refused, the running plan and dial peers stay: {e}"
                 );
@@ -629,8 +636,38 @@ async fn heartbeat_loop(node: Arc<Node>, started_at: i64) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    // The other nodes' states as last seen, for node_joined / node_lost.
+    let mut seen: Option<std::collections::HashMap<String, String>> = None;
     loop {
         tick.tick().await;
+        if let Ok(rows) = node.store.nodes().await {
+            let now = unix_now_ms();
+            let states: std::collections::HashMap<String, String> = rows
+                .iter()
+                .filter(|r| r.name != node.config.node.name)
+                .map(|r| (r.name.clone(), r.state_at(now).to_owned()))
+                .collect();
+            if let Some(before) = &seen {
+                for (name, state) in &states {
+                    let was = before.get(name).map(String::as_str);
+                    match (was, state.as_str()) {
+                        (Some("lost"), "lost") | (Some("up"), "up") => {}
+                        (_, "lost") if was.is_some() => crate::events::events().emit(
+                            "node_lost",
+                            format!("cluster node {name} lost (no heartbeat)"),
+                            serde_json::json!({ "name": name }),
+                        ),
+                        (None | Some("lost" | "stopped"), "up") => crate::events::events().emit(
+                            "node_joined",
+                            format!("cluster node {name} joined"),
+                            serde_json::json!({ "name": name }),
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+            seen = Some(states);
+        }
         let state = if node.is_draining() { "draining" } else { "up" };
         match node
             .store

@@ -123,6 +123,23 @@ impl Entry {
             return;
         };
         *self.entered.entry(t.to.as_str()).or_default() += 1;
+        let kind = match (t.from.takes_calls(), t.to.takes_calls()) {
+            (true, false) => Some("peer_down"),
+            (false, true) => Some("peer_up"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            crate::events::events().emit(
+                kind,
+                format!("dial peer {tag} {} → {}: {}", t.from, t.to, t.reason),
+                serde_json::json!({
+                    "tag": tag,
+                    "from": t.from.as_str(),
+                    "to": t.to.as_str(),
+                    "reason": t.reason.to_string(),
+                }),
+            );
+        }
         if t.to.takes_calls() {
             tracing::info!(tag, from = %t.from, to = %t.to, reason = %t.reason, "dial peer state changed");
         } else {

@@ -253,6 +253,17 @@ impl Services for NodeServices<'_> {
     fn write_cdr(&self, cdr: Cdr) {
         self.node.calls_in_progress.fetch_sub(1, Ordering::Relaxed);
         crate::metrics::metrics().call_ended(&cdr);
+        let threshold = self.node.config.events.mos_threshold;
+        for (leg, mos) in crate::events::poor_legs(&cdr.media, threshold) {
+            crate::events::events().emit(
+                "call_quality",
+                format!(
+                    "call {} ({} → {}): {leg} MOS {mos:.2} under {threshold}",
+                    cdr.uniqueid, cdr.src, cdr.dst
+                ),
+                serde_json::json!({ "uniqueid": cdr.uniqueid, "leg": leg, "mos": mos, "src": cdr.src, "dst": cdr.dst }),
+            );
+        }
         let uniqueid = cdr.uniqueid.clone();
         let done = Box::new(move |result: Result<(), Arc<crate::store::StoreError>>| {
             if let Err(e) = result {
