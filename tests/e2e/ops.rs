@@ -450,3 +450,144 @@ fn a_webhook_hears_a_peer_go_down_and_deliveries_are_retried() {
         "{recent}"
     );
 }
+
+/// Whether `value` fits `schema` (the parts of JSON Schema the description
+/// uses: `$ref`, `type`, `enum`, `required`, `properties`, `items`).
+fn fits(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    doc: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap();
+        return fits(value, &doc["components"]["schemas"][name], doc, at);
+    }
+    let type_name = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let allowed: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let type_ok = allowed.is_empty()
+        || allowed.contains(&type_name)
+        || (type_name == "integer" && allowed.contains(&"number"));
+    if !type_ok {
+        return Err(format!(
+            "{at}: {type_name}, documented {allowed:?}: {value}"
+        ));
+    }
+    if let Some(options) = schema["enum"].as_array()
+        && !options.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {options:?}"));
+    }
+    if let Value::Object(map) = value {
+        for name in schema["required"].as_array().into_iter().flatten() {
+            let name = name.as_str().unwrap();
+            if !map.contains_key(name) {
+                return Err(format!("{at}: `{name}` is missing: {value}"));
+            }
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for (name, sub) in props {
+                if let Some(v) = map.get(name) {
+                    fits(v, sub, doc, &format!("{at}.{name}"))?;
+                }
+            }
+        }
+    }
+    if let Value::Array(items) = value {
+        for (i, item) in items.iter().enumerate() {
+            fits(item, &schema["items"], doc, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// `docs/openapi.json` describes the server: every documented operation, called
+/// on a switch with a phone registered, a call recorded and a dial peer, answers
+/// with a documented status and a body that fits the documented schema.
+#[test]
+fn the_openapi_description_matches_the_server() {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let net = TestNet::new();
+    let mut opts = SwitchOptions::new(net.switch_ip());
+    opts.extra = "[[dial_peer]]\ntag = 1\ndestination_pattern = \"9T\"\n\
+                  session_target = \"ipv4:127.0.0.2\"\n"
+        .into();
+    let sw = Switch::start(opts);
+    let reg = Sipp::new(scenario("register.xml"), phone(&net, 3), sw.sip_addr())
+        .user("1002", "secret1002")
+        .key("expires", "600")
+        .run();
+    assert!(reg.succeeded(), "{reg}");
+    let bob = Sipp::new(scenario("call_callee.xml"), phone(&net, 3), sw.sip_addr())
+        .media_at(6000)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let audio = scenario_with_audio("call_caller.xml", sw.dir.path());
+    let alice = Sipp::new(&audio, phone(&net, 2), sw.sip_addr())
+        .dialing("1002", "1001")
+        .media_at(7000)
+        .run();
+    assert!(alice.succeeded() && bob.wait().succeeded(), "{alice}");
+    assert!(wait_until(Duration::from_secs(5), || {
+        http::get(sw.admin_addr(), "/api/cdr").json()[0]["uniqueid"].is_string()
+    }));
+
+    // The values operations with parameters get: the peer that exists, and a call
+    // and a ban that do not.
+    let fill = |path: &str| {
+        path.replace("{uniqueid}", "no-such-call")
+            .replace("{tag}", "1")
+            .replace("{action}", "enable")
+            .replace("{address}", "192.0.2.1")
+    };
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let url = fill(path);
+            let r = http::request(sw.admin_addr(), &method.to_uppercase(), &url, None);
+            let documented = &op["responses"][r.status.to_string()];
+            assert!(
+                documented.is_object(),
+                "{method} {url}: {} is not documented\n{}",
+                r.status,
+                r.body
+            );
+            if let Some(schema) = documented["content"].get("application/json") {
+                fits(
+                    &r.json(),
+                    &schema["schema"],
+                    &doc,
+                    &format!("{method} {url}"),
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            }
+            operations += 1;
+        }
+    }
+    assert!(operations >= 16, "{operations}");
+    // The switch takes calls again after the drain the walk made, then undid.
+    assert_eq!(
+        http::get(sw.admin_addr(), "/api/health").json()["draining"],
+        false
+    );
+}
