@@ -37,20 +37,40 @@ pub fn post(to: SocketAddr, path: &str) -> Response {
 /// One request on its own connection (`Connection: close`), with an optional
 /// bearer token.
 pub fn request(to: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Response {
-    let mut stream = TcpStream::connect(to).unwrap_or_else(|e| panic!("connect {to}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    exchange(to, method, path, &auth, "")
+}
+
+/// A request with a JSON body.
+pub fn request_json(
+    to: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Response {
+    exchange(
+        to,
+        method,
+        path,
+        "Content-Type: application/json\r\n",
+        &body.to_string(),
+    )
+}
+
+fn exchange(to: SocketAddr, method: &str, path: &str, extra: &str, body: &str) -> Response {
+    let mut stream = TcpStream::connect(to).unwrap_or_else(|e| panic!("connect {to}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {to}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {to}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    let raw = read_response(&mut stream);
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
@@ -75,6 +95,35 @@ pub fn request(to: SocketAddr, method: &str, path: &str, token: Option<&str>) ->
         status,
         headers,
         body,
+    }
+}
+
+/// The response's bytes: up to the end of its Content-Length body or last chunk,
+/// else to the end of the connection (some servers keep it open regardless of
+/// `Connection: close`).
+fn read_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let body = &raw[end + 4..];
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| body.len() >= n) {
+                return raw;
+            }
+            if head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n") {
+                return raw;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return raw,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading an HTTP response: {e}"),
+        }
     }
 }
 

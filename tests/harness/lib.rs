@@ -6,6 +6,7 @@
 pub mod audio;
 pub mod balancer;
 pub mod baresip;
+pub mod browser;
 pub mod http;
 pub mod net;
 pub mod postgres;

@@ -56,7 +56,22 @@ fn router(node: Arc<Node>) -> Router {
         .route("/api/undrain", post(undrain))
         .route("/api/peers/{tag}/{action}", post(peer_action))
         .layer(middleware::from_fn_with_state(node.clone(), require_token))
+        // The page holds no data (it reads the API above, with the token the
+        // operator types in), so it is served to anyone who can reach the port.
+        .route("/", get(status_page))
         .with_state(node)
+}
+
+/// `GET /`: the live status page (static HTML that polls the API).
+async fn status_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("status.html"),
+    )
+        .into_response()
 }
 
 /// With `[admin] token` set, every request needs `Authorization: Bearer TOKEN`.
