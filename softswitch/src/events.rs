@@ -15,9 +15,10 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 /// Every kind of event, as `[[webhook]] events` names them.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     "peer_up",
     "peer_down",
+    "failover",
     "node_joined",
     "node_lost",
     "ban",
@@ -45,6 +46,8 @@ pub struct Event {
 
 pub struct Events {
     node: OnceLock<String>,
+    /// When each rate-limited event last went out, by its key.
+    last: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     recent: Mutex<VecDeque<Event>>,
     tx: broadcast::Sender<Event>,
 }
@@ -54,6 +57,7 @@ pub fn events() -> &'static Events {
     static EVENTS: OnceLock<Events> = OnceLock::new();
     EVENTS.get_or_init(|| Events {
         node: OnceLock::new(),
+        last: Mutex::default(),
         recent: Mutex::new(VecDeque::with_capacity(KEEP)),
         tx: broadcast::channel(1024).0,
     })
@@ -84,6 +88,31 @@ impl Events {
         }
         // No receiver (no webhook) is fine.
         let _ = self.tx.send(event);
+    }
+
+    /// [`Events::emit`], unless an event with the same `key` went out less than
+    /// `every` ago: a dead peer fails over every call, and one event per peer
+    /// now and then says it as well as thousands.
+    pub fn emit_at_most_every(
+        &self,
+        key: String,
+        every: std::time::Duration,
+        kind: &'static str,
+        message: String,
+        detail: serde_json::Value,
+    ) {
+        let now = std::time::Instant::now();
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if last
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < every)
+            {
+                return;
+            }
+            last.insert(key, now);
+        }
+        self.emit(kind, message, detail);
     }
 
     /// The recent events, oldest first.
@@ -122,6 +151,7 @@ mod tests {
     fn events_are_kept_in_order_and_broadcast() {
         let e = Events {
             node: OnceLock::new(),
+            last: Mutex::default(),
             recent: Mutex::new(VecDeque::new()),
             tx: broadcast::channel(8).0,
         };

@@ -85,6 +85,19 @@ fn nodes_on_one_database_see_each_other_drain_get_lost_and_stop() {
         "node-2 seen lost {:.1} s after it was killed",
         killed.elapsed().as_secs_f64()
     );
+    // node-1's operator hears of it as an event.
+    let mut events = serde_json::Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            events = softswitch_e2e::http::get(n1.admin_addr(), "/api/events").json();
+            events
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "node_lost" && e["detail"]["name"] == "node-2")
+        }),
+        "{events}"
+    );
 
     n1.stop();
     assert_eq!(

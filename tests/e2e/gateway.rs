@@ -189,6 +189,18 @@ fn equal_peers_share_calls_and_a_killed_peer_fails_over_and_rejoins() {
         "a down peer was tried: {later:?}"
     );
 
+    // The operator was told: the peer went down, and calls failed over from it.
+    let events = softswitch_e2e::http::get(a.admin_addr(), "/api/events").json();
+    let told = |kind: &str, key: &str| {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == kind && e["detail"][key] == 1)
+    };
+    assert!(told("peer_down", "tag"), "{events}");
+    assert!(told("failover", "from_peer"), "{events}");
+
     // 3. B1 comes back: probes find it, and it takes calls again.
     let before = calls_by_peer(&a).get("PEER/1").copied().unwrap_or(0);
     b1.restart();

@@ -75,7 +75,9 @@ fn the_status_page_shows_phones_calls_and_their_quality_live() {
         let mos: f64 = mos.as_str().unwrap().parse().unwrap();
         assert!(mos > 4.0, "a clean loopback call: MOS {mos}");
     }
-    shows("#calls", &|t| t.contains("pkts") && t.contains("0.0% lost"));
+    shows("#calls", &|t| {
+        t.contains("PCMU, ") && t.contains("pkts") && t.contains("0.0% lost")
+    });
 
     // Usable on a phone: nothing wider than the screen but the tables' own
     // scroll boxes.

@@ -426,7 +426,20 @@ impl MediaSession for media::relay::Session {
         let leg = |side: RelaySide| {
             let s = self.stats(side);
             let codec = media::stats::Codec::from_payload_type(self.payload_type(side));
+            let pt = self.payload_type(side);
             serde_json::json!({
+                "payload_type": pt,
+                // RFC 3551's static payload types; a dynamic one (opus,
+                // telephone-event) is named only in the SDP.
+                "codec": match pt {
+                    0 => Some("PCMU"),
+                    3 => Some("GSM"),
+                    4 => Some("G723"),
+                    8 => Some("PCMA"),
+                    9 => Some("G722"),
+                    18 => Some("G729"),
+                    _ => None,
+                },
                 "packets": s.packets,
                 "bytes": s.bytes,
                 "lost": s.lost,

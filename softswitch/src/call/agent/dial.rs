@@ -777,7 +777,17 @@ impl CallAgent<'_> {
             tracing::info!(call = %call.uniqueid, "huntstop: no further dial peer");
             return false;
         }
+        let failed = call.legs.iter().rev().find_map(|l| l.peer_tag);
         let started = self.start_peer_attempt(call, &mut hunt, now);
+        if started && let Some(tag) = failed {
+            crate::events::events().emit_at_most_every(
+                format!("failover-{tag}"),
+                Duration::from_secs(10),
+                "failover",
+                format!("dial peer {tag} answered {status}: calls move to the next peer"),
+                serde_json::json!({ "from_peer": tag, "status": status, "uniqueid": call.uniqueid }),
+            );
+        }
         if let Some(d) = call.dial.as_mut() {
             d.hunt = Some(hunt);
         }
