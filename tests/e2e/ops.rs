@@ -591,3 +591,81 @@ fn the_openapi_description_matches_the_server() {
         false
     );
 }
+
+/// `softswitch originate`: the node's own test call runs the dialplan, rings the
+/// registered phone, which answers and echoes the tone back through the relay;
+/// the call hangs up after the time asked and leaves a CDR. A context that does
+/// not exist is refused at once.
+#[test]
+fn a_test_call_originated_by_the_node_reaches_a_phone_with_audio() {
+    let net = TestNet::new();
+    let sw = Switch::start(SwitchOptions::new(net.switch_ip()));
+    let reg = Sipp::new(scenario("register.xml"), phone(&net, 3), sw.sip_addr())
+        .user("1002", "secret1002")
+        .key("expires", "600")
+        .run();
+    assert!(reg.succeeded(), "{reg}");
+    let bob = Sipp::new(scenario("call_callee.xml"), phone(&net, 3), sw.sip_addr())
+        .arg("-rtp_echo")
+        .media_at(6000)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = sw.cli(&[
+        "originate",
+        "1002",
+        "--context",
+        "internal",
+        "--seconds",
+        "2",
+        "--callerid",
+        "\"Ops\" <900>",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("test call to 1002@internal placed"));
+    let bob = bob.wait();
+    assert!(
+        bob.succeeded(),
+        "the phone answered and got the BYE: {bob}\n{}",
+        sw.log()
+    );
+    let mut cdr = serde_json::Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            cdr = http::get(sw.admin_addr(), "/api/cdr?last=1").json();
+            cdr[0]["src"] == "900"
+        }),
+        "{cdr}\n{}",
+        sw.log()
+    );
+    let cdr = &cdr[0];
+    assert_eq!(cdr["disposition"], "ANSWERED", "{cdr}");
+    assert_eq!(cdr["dst"], "1002", "{cdr}");
+    assert!(cdr["billsec"].as_i64().unwrap() >= 1, "{cdr}");
+    // The tone went out to the phone and came back from it, relayed both ways.
+    for side in ["caller", "callee"] {
+        let packets = cdr["media"][side]["packets"].as_u64().unwrap_or(0);
+        assert!(packets >= 50, "{side}: {packets} packets\n{cdr}");
+    }
+    assert!(sw.log().contains("test call ended"), "{}", sw.log());
+
+    let refused = http::request_json(
+        sw.admin_addr(),
+        "POST",
+        "/api/originate",
+        &serde_json::json!({ "exten": "1002", "context": "nowhere" }),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("no context `nowhere`"),
+        "{}",
+        refused.body
+    );
+    let out = sw.cli(&["originate", "1002", "--context", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim().lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+}

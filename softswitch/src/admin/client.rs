@@ -1,6 +1,6 @@
 //! The inspection commands' side of the admin API: one GET, JSON back.
 
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
@@ -28,7 +28,7 @@ pub async fn get_json(
     path: &str,
     token: Option<&str>,
 ) -> Result<serde_json::Value, AdminError> {
-    request_json(hyper::Method::GET, base, path, token).await
+    request_json(hyper::Method::GET, base, path, token, None).await
 }
 
 /// `POST {base}{path}` (no body) and the JSON it returns.
@@ -37,7 +37,7 @@ pub async fn post_json(
     path: &str,
     token: Option<&str>,
 ) -> Result<serde_json::Value, AdminError> {
-    request_json(hyper::Method::POST, base, path, token).await
+    request_json(hyper::Method::POST, base, path, token, None).await
 }
 
 /// `DELETE {base}{path}` and the JSON it returns.
@@ -46,7 +46,17 @@ pub async fn delete_json(
     path: &str,
     token: Option<&str>,
 ) -> Result<serde_json::Value, AdminError> {
-    request_json(hyper::Method::DELETE, base, path, token).await
+    request_json(hyper::Method::DELETE, base, path, token, None).await
+}
+
+/// `POST {base}{path}` with a JSON body, and the JSON it returns.
+pub async fn post_with(
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, AdminError> {
+    request_json(hyper::Method::POST, base, path, token, Some(body)).await
 }
 
 async fn request_json(
@@ -54,6 +64,7 @@ async fn request_json(
     base: &str,
     path: &str,
     token: Option<&str>,
+    body: Option<&serde_json::Value>,
 ) -> Result<serde_json::Value, AdminError> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let authority = base
@@ -85,8 +96,15 @@ async fn request_json(
     if let Some(t) = token {
         req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
     }
+    let payload = match body {
+        Some(json) => {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+            Bytes::from(json.to_string())
+        }
+        None => Bytes::new(),
+    };
     let req = req
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(payload))
         .map_err(|e| protocol(e.to_string()))?;
     let resp = sender
         .send_request(req)
@@ -99,7 +117,7 @@ async fn request_json(
         .await
         .map_err(|e| protocol(e.to_string()))?
         .to_bytes();
-    if status != 200 {
+    if !(200..300).contains(&status) {
         // The API says what went wrong in {"error": "..."}; show just that.
         let said = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()

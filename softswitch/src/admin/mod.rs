@@ -51,6 +51,7 @@ fn router(node: Arc<Node>) -> Router {
         .route("/api/dialplan", get(dialplan_contexts))
         .route("/api/reload", post(reload))
         .route("/api/events", get(recent_events))
+        .route("/api/originate", post(originate))
         .route("/api/peers", get(peers))
         .route("/api/drain", post(drain))
         .route("/api/undrain", post(undrain))
@@ -254,6 +255,18 @@ async fn dialplan_contexts(State(node): State<Arc<Node>>) -> Json<Vec<serde_json
             })
             .collect(),
     )
+}
+
+/// `POST /api/originate` with `{"exten", "context", "seconds", "callerid"}`: a
+/// test call into the dialplan from the node's built-in phone. 202 once placed.
+async fn originate(
+    State(node): State<Arc<Node>>,
+    Json(req): Json<crate::runtime::originate::Request>,
+) -> Response {
+    match node.originate(req).await {
+        Ok(started) => (StatusCode::ACCEPTED, Json(started)).into_response(),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
 }
 
 /// `GET /api/events`: the recent events, oldest first.

@@ -176,6 +176,24 @@ pub enum Command {
         #[arg(long)]
         node: Option<String>,
     },
+    /// A test call into the dialplan from the node's built-in phone: it dials
+    /// EXTEN in CONTEXT, plays a 1 kHz tone once answered and hangs up after
+    /// --seconds. The outcome is in the node's log and the call's CDR.
+    Originate {
+        exten: String,
+        #[arg(long)]
+        context: String,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Caller ID of the test call (`"Name" <number>`).
+        #[arg(long)]
+        callerid: Option<String>,
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen`).
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// Sources banned for failed logins on a running node; --lift ends a ban.
     Bans {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
@@ -414,6 +432,34 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             node,
         } => {
             block_on(calls::hangup(&config, node, &uniqueid))?;
+            Ok(0)
+        }
+        Command::Originate {
+            exten,
+            context,
+            seconds,
+            callerid,
+            config,
+            node,
+        } => {
+            let target = admin_target(&config, node)?;
+            let body = serde_json::json!({
+                "exten": exten, "context": context, "seconds": seconds, "callerid": callerid,
+            });
+            let v = block_on(async {
+                crate::admin::client::post_with(
+                    &target.base,
+                    "/api/originate",
+                    target.token.as_deref(),
+                    &body,
+                )
+                .await
+                .map_err(anyhow::Error::from)
+            })?;
+            println!(
+                "test call to {exten}@{context} placed (Call-ID {})",
+                v["call_id"].as_str().unwrap_or_default()
+            );
             Ok(0)
         }
         Command::Bans {

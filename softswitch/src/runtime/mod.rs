@@ -5,6 +5,7 @@
 mod dispatch;
 mod keepalive;
 mod mwi;
+pub mod originate;
 pub mod peers;
 mod services;
 mod shard;
@@ -57,6 +58,9 @@ pub struct Node {
     /// The media relay every call is anchored on.
     pub relay: media::relay::Relay,
     pub astdb: crate::store::astdb::PersistentDb,
+    /// What the node's own test calls (`softswitch originate`) carry to be let in
+    /// without digest: random for each run of the process.
+    originate_secret: String,
     /// Voicemail messages as the `voicemail` table holds them.
     pub voicemail: Arc<crate::store::voicemail::VoicemailIndex>,
     /// The runtime, for work started from non-async code under a shard lock.
@@ -194,6 +198,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
         relay,
         astdb,
+        originate_secret: hex::encode(rand::random::<[u8; 16]>()),
         voicemail,
         rt: tokio::runtime::Handle::current(),
         call_seq: std::sync::atomic::AtomicU64::new(1),

@@ -205,6 +205,17 @@ impl Services for NodeServices<'_> {
         lock(&self.node.peers).routes()
     }
 
+    fn originated(&self, msg: &Message) -> Option<String> {
+        use subtle::ConstantTimeEq as _;
+        let presented = msg.header_other(super::originate::SECRET_HEADER)?;
+        let secret = self.node.originate_secret.as_bytes();
+        if !bool::from(presented.trim().as_bytes().ct_eq(secret)) {
+            return None;
+        }
+        msg.header_other(super::originate::CONTEXT_HEADER)
+            .map(|c| c.trim().to_owned())
+    }
+
     fn peer_from(&self, ip: std::net::IpAddr) -> Option<crate::call::peer_route::PeerOrigin> {
         lock(&self.node.peers).peer_at(ip)
     }

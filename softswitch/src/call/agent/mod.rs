@@ -164,6 +164,11 @@ pub trait Services {
             .collect()
     }
     /// The dial peer (tag and context) requests from `ip` come from.
+    /// The context of a test call the node originated itself (`softswitch
+    /// originate`), recognised by the node's secret; None for every other INVITE.
+    fn originated(&self, _msg: &Message) -> Option<String> {
+        None
+    }
     fn peer_from(&self, ip: std::net::IpAddr) -> Option<crate::call::peer_route::PeerOrigin> {
         let routes = self.peer_routes();
         crate::call::peer_route::peer_at(&routes, ip).map(|r| r.origin())

@@ -13,7 +13,23 @@ impl CallAgent<'_> {
         // A dial peer is trusted by its address (and digest, when it is asked
         // for) and runs in its own context; a phone proves who it is with
         // digest. Nothing else gets a dialplan.
+        let originated = self.svc.originated(&msg);
         let origin = match self.svc.peer_from(source.addr.ip()) {
+            _ if originated.is_some() => {
+                let from = msg.from_header().ok();
+                let name = from.as_ref().and_then(|f| {
+                    f.display
+                        .as_deref()
+                        .map(|d| d.trim_matches('"').to_string())
+                });
+                let number = from.as_ref().and_then(|f| f.uri.user().map(str::to_owned));
+                Origin {
+                    user: "originate".into(),
+                    context: originated.unwrap_or_default(),
+                    callerid: (name, number),
+                    channel: "Local/originate".into(),
+                }
+            }
             Some(peer) => {
                 if let Some(expected) = &peer.auth_as {
                     match self.svc.authenticate(&msg, source, wall, now) {
