@@ -35,6 +35,33 @@ fn phone(net: &TestNet, host: u8) -> SocketAddr {
     SocketAddr::new(net.ip(host).into(), 5070)
 }
 
+/// A PostgreSQL server (on `port_base` plus a per-process offset) with database
+/// `db`, node-1 and node-2 on it with `sip` settings, and a balancer over both
+/// that sees them up.
+fn balanced_pair(
+    port_base: u16,
+    db: &str,
+    sip: &str,
+) -> (Postgres, TestNet, Switch, Switch, Balancer) {
+    let pg = Postgres::start(port_base + (std::process::id() % 1000) as u16);
+    let url = pg.create_database(db);
+    let net = TestNet::new();
+    let n1 = node_with(&net, 1, "node-1", &url, sip);
+    let n2 = node_with(&net, 2, "node-2", &url, sip);
+    let lb = Balancer::start(
+        net.ip(10).into(),
+        &[("node-1", n1.sip_addr()), ("node-2", n2.sip_addr())],
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "up"
+            && lb.node_state("node-2") == "up"),
+        "{}\n{}",
+        lb.status(),
+        lb.log()
+    );
+    (pg, net, n1, n2, lb)
+}
+
 /// `n` short calls from 1001 (host 6) to 1002 through the balancer, `rate` per second.
 fn calls(lb: &Balancer, net: &TestNet, n: u32, rate: u32) -> Sipp {
     Sipp::new(
@@ -399,22 +426,7 @@ fn a_balanced_pair_spreads_calls_survives_a_node_loss_and_a_balancer_restart() {
 fn a_phone_on_tcp_registers_is_called_and_hangs_up_through_the_balancer() {
     use softswitch_e2e::TcpPhone;
     use softswitch_e2e::net::headers;
-    let pg = Postgres::start(27432 + (std::process::id() % 1000) as u16);
-    let url = pg.create_database("balanced_tcp");
-    let net = TestNet::new();
-    let n1 = node(&net, 1, "node-1", &url);
-    let n2 = node(&net, 2, "node-2", &url);
-    let lb = Balancer::start(
-        net.ip(10).into(),
-        &[("node-1", n1.sip_addr()), ("node-2", n2.sip_addr())],
-    );
-    assert!(
-        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "up"
-            && lb.node_state("node-2") == "up"),
-        "{}\n{}",
-        lb.status(),
-        lb.log()
-    );
+    let (_pg, net, n1, _n2, lb) = balanced_pair(27432, "balanced_tcp", "");
 
     let mut bob = TcpPhone::connect(lb.sip_addr(), "1002");
     let ok = bob.register("pbx.test", "secret1002");
@@ -547,22 +559,7 @@ fn answer_media(invite: &str) -> SocketAddr {
 fn exactly_one_node_keeps_a_phone_behind_the_balancer_alive() {
     use softswitch_e2e::net::headers;
     use softswitch_e2e::raw::Registration;
-    let pg = Postgres::start(26432 + (std::process::id() % 1000) as u16);
-    let url = pg.create_database("keepalive");
-    let net = TestNet::new();
-    let every_second = "keepalive_interval = 1\n";
-    let n1 = node_with(&net, 1, "node-1", &url, every_second);
-    let n2 = node_with(&net, 2, "node-2", &url, every_second);
-    let lb = Balancer::start(
-        net.ip(10).into(),
-        &[("node-1", n1.sip_addr()), ("node-2", n2.sip_addr())],
-    );
-    assert!(
-        wait_until(Duration::from_secs(5), || lb.node_state("node-1") == "up"
-            && lb.node_state("node-2") == "up"),
-        "{}",
-        lb.log()
-    );
+    let (_pg, net, n1, _n2, lb) = balanced_pair(26432, "keepalive", "keepalive_interval = 1\n");
     let node_ip = |name: &str| {
         if name == "node-1" {
             net.ip(1)

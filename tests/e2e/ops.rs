@@ -20,6 +20,25 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// 1002 registers from host 3.
+fn register_bob(sw: &Switch, net: &TestNet) {
+    let reg = Sipp::new(scenario("register.xml"), phone(net, 3), sw.sip_addr())
+        .user("1002", "secret1002")
+        .key("expires", "600")
+        .run();
+    assert!(reg.succeeded(), "{reg}");
+}
+
+/// 1002's phone answers one call, echoing the audio it gets, until a BYE.
+fn bob_answers(sw: &Switch, net: &TestNet) -> softswitch_e2e::RunningSipp {
+    let bob = Sipp::new(scenario("call_callee.xml"), phone(net, 3), sw.sip_addr())
+        .arg("-rtp_echo")
+        .media_at(6000)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    bob
+}
+
 fn scrape(sw: &Switch) -> String {
     let r = http::get(sw.admin_addr(), "/metrics");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -47,11 +66,7 @@ fn metrics_count_what_phones_and_calls_do() {
     );
     assert_eq!(sample(&before, "softswitch_calls_active"), Some(0.0));
 
-    let reg = Sipp::new(scenario("register.xml"), phone(&net, 3), sw.sip_addr())
-        .user("1002", "secret1002")
-        .key("expires", "600")
-        .run();
-    assert!(reg.succeeded(), "{reg}");
+    register_bob(&sw, &net);
     let refused = Sipp::new(
         scenario("register_rejected.xml"),
         phone(&net, 4),
@@ -62,11 +77,7 @@ fn metrics_count_what_phones_and_calls_do() {
     .run();
     assert!(refused.succeeded(), "{refused}");
 
-    let bob = Sipp::new(scenario("call_callee.xml"), phone(&net, 3), sw.sip_addr())
-        .arg("-rtp_echo")
-        .media_at(6000)
-        .spawn();
-    std::thread::sleep(Duration::from_millis(300));
+    let bob = bob_answers(&sw, &net);
     let audio = scenario_with_audio("call_caller.xml", sw.dir.path());
     let alice = Sipp::new(&audio, phone(&net, 2), sw.sip_addr())
         .dialing("1002", "1001")
@@ -234,11 +245,7 @@ fn the_admin_api_reads_and_acts_on_a_running_switch() {
     let sw = Switch::start(opts);
     let api = sw.admin_addr();
 
-    let reg = Sipp::new(scenario("register.xml"), phone(&net, 3), sw.sip_addr())
-        .user("1002", "secret1002")
-        .key("expires", "600")
-        .run();
-    assert!(reg.succeeded(), "{reg}");
+    register_bob(&sw, &net);
     let regs = http::get(api, "/api/registrations").json();
     let bob = &regs.as_array().expect("a list")[0];
     assert_eq!(bob["aor"], "1002@pbx.test", "{regs}");
@@ -249,10 +256,7 @@ fn the_admin_api_reads_and_acts_on_a_running_switch() {
     assert!(text(&out.stdout).contains("\"aor\":\"1002@pbx.test\""));
 
     // A call that stays up until someone hangs it up.
-    let callee = Sipp::new(scenario("call_callee.xml"), phone(&net, 3), sw.sip_addr())
-        .media_at(6000)
-        .spawn();
-    std::thread::sleep(Duration::from_millis(300));
+    let callee = bob_answers(&sw, &net);
     let caller = Sipp::new(
         scenario("call_caller_silent.xml"),
         phone(&net, 2),
@@ -532,15 +536,8 @@ fn the_openapi_description_matches_the_server() {
                   session_target = \"ipv4:127.0.0.2\"\n"
         .into();
     let sw = Switch::start(opts);
-    let reg = Sipp::new(scenario("register.xml"), phone(&net, 3), sw.sip_addr())
-        .user("1002", "secret1002")
-        .key("expires", "600")
-        .run();
-    assert!(reg.succeeded(), "{reg}");
-    let bob = Sipp::new(scenario("call_callee.xml"), phone(&net, 3), sw.sip_addr())
-        .media_at(6000)
-        .spawn();
-    std::thread::sleep(Duration::from_millis(300));
+    register_bob(&sw, &net);
+    let bob = bob_answers(&sw, &net);
     let audio = scenario_with_audio("call_caller.xml", sw.dir.path());
     let alice = Sipp::new(&audio, phone(&net, 2), sw.sip_addr())
         .dialing("1002", "1001")
@@ -600,16 +597,8 @@ fn the_openapi_description_matches_the_server() {
 fn a_test_call_originated_by_the_node_reaches_a_phone_with_audio() {
     let net = TestNet::new();
     let sw = Switch::start(SwitchOptions::new(net.switch_ip()));
-    let reg = Sipp::new(scenario("register.xml"), phone(&net, 3), sw.sip_addr())
-        .user("1002", "secret1002")
-        .key("expires", "600")
-        .run();
-    assert!(reg.succeeded(), "{reg}");
-    let bob = Sipp::new(scenario("call_callee.xml"), phone(&net, 3), sw.sip_addr())
-        .arg("-rtp_echo")
-        .media_at(6000)
-        .spawn();
-    std::thread::sleep(Duration::from_millis(300));
+    register_bob(&sw, &net);
+    let bob = bob_answers(&sw, &net);
     let out = sw.cli(&[
         "originate",
         "1002",

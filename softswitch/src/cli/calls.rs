@@ -1,9 +1,6 @@
 //! `softswitch calls`: the calls in progress on a running node, asked of its admin API.
 
-use std::io::Write as _;
 use std::path::Path;
-
-use crate::admin::client::get_json;
 
 /// `softswitch drain [--undo]`: asks the node to refuse (or take again) new
 /// calls and says how many are still in progress.
@@ -36,27 +33,29 @@ pub async fn drain(
 
 pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyhow::Result<()> {
     let target = super::admin_target(config_path, node)?;
-    let calls = get_json(&target.base, "/api/calls", target.token.as_deref()).await?;
-    let calls = calls.as_array().cloned().unwrap_or_default();
-    let mut out = std::io::stdout().lock();
-    if json {
-        for c in &calls {
-            writeln!(out, "{c}")?;
-        }
-        return Ok(());
-    }
-    if calls.is_empty() {
-        writeln!(out, "no calls")?;
-        return Ok(());
-    }
+    let calls = target.get_list("/api/calls").await?;
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "-".into(),
         other => other.to_string(),
     };
-    let rows: Vec<[String; 10]> = calls
-        .iter()
-        .map(|c| {
+    super::table::print_rows(
+        &calls,
+        json,
+        "no calls",
+        [
+            "UNIQUEID",
+            "CALLER",
+            "DIALED",
+            "STATE",
+            "APP",
+            "AGE",
+            "LEGS",
+            "RTP IN A/B",
+            "MOS A/B",
+            "RTT MS A/B",
+        ],
+        |c| {
             let legs: Vec<String> = c["legs"]
                 .as_array()
                 .into_iter()
@@ -88,23 +87,7 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
                     text(&c["media"]["callee"]["rtt_ms"])
                 ),
             ]
-        })
-        .collect();
-    super::table::write(
-        &mut out,
-        [
-            "UNIQUEID",
-            "CALLER",
-            "DIALED",
-            "STATE",
-            "APP",
-            "AGE",
-            "LEGS",
-            "RTP IN A/B",
-            "MOS A/B",
-            "RTT MS A/B",
-        ],
-        &rows,
+        },
     )?;
     Ok(())
 }
@@ -137,27 +120,12 @@ pub async fn bans(
         return Ok(());
     }
     let rows = target.get_list("/api/bans").await?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        for r in &rows {
-            writeln!(out, "{r}")?;
-        }
-        return Ok(());
-    }
-    if rows.is_empty() {
-        writeln!(out, "no bans")?;
-        return Ok(());
-    }
-    let table: Vec<[String; 2]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r["address"].as_str().unwrap_or_default().to_owned(),
-                format!("{}s", r["expires_in"].as_u64().unwrap_or(0)),
-            ]
-        })
-        .collect();
-    super::table::write(&mut out, ["ADDRESS", "EXPIRES"], &table)?;
+    super::table::print_rows(&rows, json, "no bans", ["ADDRESS", "EXPIRES"], |r| {
+        [
+            r["address"].as_str().unwrap_or_default().to_owned(),
+            format!("{}s", r["expires_in"].as_u64().unwrap_or(0)),
+        ]
+    })?;
     Ok(())
 }
 

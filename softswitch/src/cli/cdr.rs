@@ -1,7 +1,6 @@
 //! `softswitch cdr [--last N]`: call detail records, from a running node's admin
 //! API or, with the node stopped, from its database.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -30,20 +29,24 @@ pub async fn print(
             crate::admin::views::cdrs(&rows)
         }
     };
-    let mut out = std::io::stdout().lock();
-    if json {
-        for r in &rows {
-            writeln!(out, "{r}")?;
-        }
-        return Ok(());
-    }
-    if rows.is_empty() {
-        writeln!(out, "no calls recorded")?;
-        return Ok(());
-    }
-    let table: Vec<[String; 11]> = rows
-        .iter()
-        .map(|r| {
+    super::table::print_rows(
+        &rows,
+        json,
+        "no calls recorded",
+        [
+            "START",
+            "SRC",
+            "DST",
+            "CONTEXT",
+            "DISPOSITION",
+            "CAUSE",
+            "DURATION",
+            "BILLSEC",
+            "PDD",
+            "MOS A/B",
+            "UNIQUEID",
+        ],
+        |r| {
             let mos = |leg: &str| match &r["media"][leg]["mos"] {
                 Value::Null => "-".to_string(),
                 v => v.to_string(),
@@ -71,24 +74,7 @@ pub async fn print(
                 format!("{}/{}", mos("caller"), mos("callee")),
                 text(&r["uniqueid"]),
             ]
-        })
-        .collect();
-    super::table::write(
-        &mut out,
-        [
-            "START",
-            "SRC",
-            "DST",
-            "CONTEXT",
-            "DISPOSITION",
-            "CAUSE",
-            "DURATION",
-            "BILLSEC",
-            "PDD",
-            "MOS A/B",
-            "UNIQUEID",
-        ],
-        &table,
+        },
     )?;
     Ok(())
 }

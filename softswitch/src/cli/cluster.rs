@@ -2,7 +2,6 @@
 //! heartbeats keep the nodes table fresh; asked of a running node's admin API,
 //! else read from the database.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -23,22 +22,14 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
             crate::admin::views::nodes(&rows, crate::runtime::unix_now_ms())
         }
     };
-    let mut out = std::io::stdout().lock();
-    if json {
-        for r in &rows {
-            writeln!(out, "{r}")?;
-        }
-        return Ok(());
-    }
-    if rows.is_empty() {
-        writeln!(out, "no node has run on this database yet")?;
-        return Ok(());
-    }
     let secs = |v: &Value| format!("{:.0}s", (v.as_i64().unwrap_or(0).max(0) as f64) / 1000.0);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let table: Vec<[String; 6]> = rows
-        .iter()
-        .map(|r| {
+    super::table::print_rows(
+        &rows,
+        json,
+        "no node has run on this database yet",
+        ["NODE", "STATE", "SIP", "ADMIN", "UP FOR", "LAST SEEN"],
+        |r| {
             let admin = text(&r["admin"]);
             [
                 text(&r["name"]),
@@ -48,12 +39,7 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
                 secs(&r["up_for_ms"]),
                 secs(&r["last_seen_ms"]),
             ]
-        })
-        .collect();
-    super::table::write(
-        &mut out,
-        ["NODE", "STATE", "SIP", "ADMIN", "UP FOR", "LAST SEEN"],
-        &table,
+        },
     )?;
     Ok(())
 }

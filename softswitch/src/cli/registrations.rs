@@ -2,7 +2,6 @@
 //! admin API; with the node stopped, as committed to its database (a node writes
 //! a binding before it answers 200).
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -32,21 +31,13 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
             crate::admin::views::registrations(&bindings, &via, now)
         }
     };
-    let mut out = std::io::stdout().lock();
-    if json {
-        for b in &rows {
-            writeln!(out, "{b}")?;
-        }
-        return Ok(());
-    }
-    if rows.is_empty() {
-        writeln!(out, "no registrations")?;
-        return Ok(());
-    }
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let table: Vec<[String; 5]> = rows
-        .iter()
-        .map(|b| {
+    super::table::print_rows(
+        &rows,
+        json,
+        "no registrations",
+        ["AOR", "CONTACT", "EXPIRES", "SOURCE", "USER-AGENT"],
+        |b| {
             [
                 text(&b["aor"]),
                 text(&b["contact"]),
@@ -54,18 +45,11 @@ pub async fn print(config_path: &Path, node: Option<String>, json: bool) -> anyh
                 text(&b["source"]),
                 text(&b["user_agent"]),
             ]
-        })
-        .collect();
-    super::table::write(
-        &mut out,
-        ["AOR", "CONTACT", "EXPIRES", "SOURCE", "USER-AGENT"],
-        &table,
+        },
     )?;
-    writeln!(
-        out,
-        "{} registration{}",
-        table.len(),
-        if table.len() == 1 { "" } else { "s" }
-    )?;
+    if !json && !rows.is_empty() {
+        let n = rows.len();
+        println!("{n} registration{}", if n == 1 { "" } else { "s" });
+    }
     Ok(())
 }

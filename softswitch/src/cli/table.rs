@@ -32,6 +32,30 @@ pub fn write<const N: usize>(
     Ok(())
 }
 
+/// What an inspection command prints of its rows: one JSON object per line with
+/// `--json`, `empty` when there are none, else a table of `header` and each row's
+/// `cells`.
+pub fn print_rows<const N: usize>(
+    rows: &[serde_json::Value],
+    json: bool,
+    empty: &str,
+    header: [&str; N],
+    cells: impl Fn(&serde_json::Value) -> [String; N],
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        for r in rows {
+            writeln!(out, "{r}")?;
+        }
+        return Ok(());
+    }
+    if rows.is_empty() {
+        return writeln!(out, "{empty}");
+    }
+    let table: Vec<[String; N]> = rows.iter().map(cells).collect();
+    write(&mut out, header, &table)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::call::messages::{self, Dialog};
 use crate::registrar::Binding;
@@ -19,7 +19,6 @@ use crate::sip::transaction::Peer;
 use crate::sip::wire::{Message, Method, Uri};
 use crate::store::Store;
 
-use super::shard::shard_of;
 use super::{Node, unix_now};
 
 /// Call-IDs of keepalives start with this; their answers are consumed quietly.
@@ -131,13 +130,7 @@ impl Node {
             addr: b.source,
             conn: None,
         };
-        let idx = shard_of(&call_id, self.shards.len());
-        let now = Instant::now();
-        let mut out = Vec::new();
-        let mut st = self.shards[idx].lock();
-        st.layer.send_stateless(peer, bytes);
-        self.pump(idx, &mut st, now, &mut out);
-        self.flush(out);
+        self.send_outside_transactions(&call_id, peer, bytes);
     }
 }
 

@@ -511,6 +511,19 @@ impl Node {
         }
     }
 
+    /// Sends a request once, with no client transaction (probes, keepalives:
+    /// their own timers decide what silence means), on the shard its Call-ID
+    /// belongs to so sends stay in order with that shard's.
+    fn send_outside_transactions(self: &Arc<Self>, call_id: &str, peer: Peer, bytes: Bytes) {
+        let idx = shard_of(call_id, self.shards.len());
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut st = self.shards[idx].lock();
+        st.layer.send_stateless(peer, bytes);
+        self.pump(idx, &mut st, now, &mut out);
+        self.flush(out);
+    }
+
     /// Open SIP TCP connections.
     pub fn tcp_connection_count(&self) -> usize {
         self.transports.connections.len()

@@ -22,7 +22,6 @@ use crate::sip::transaction::Peer;
 use crate::sip::wire::{HeaderName, Message, Method};
 
 use super::Node;
-use super::shard::shard_of;
 
 /// Call-IDs of our probes start with this, so their responses find the table.
 const PROBE_CALL_ID: &str = "peer-probe-";
@@ -422,16 +421,10 @@ impl Node {
             addr: probe.addr,
             conn: None,
         };
-        let idx = shard_of(&probe.call_id, self.shards.len());
-        let now = Instant::now();
-        let mut out = Vec::new();
-        let mut st = self.shards[idx].lock();
         // Outside any transaction: a probe is one packet, and the health
         // machine's own timeout decides when it went unanswered. A client
         // transaction would go on retransmitting to a dead peer long after.
-        st.layer.send_stateless(peer, bytes);
-        self.pump(idx, &mut st, now, &mut out);
-        self.flush(out);
+        self.send_outside_transactions(&probe.call_id, peer, bytes);
     }
 
     /// The config file's dial peers again (on SIGHUP and `softswitch reload`).
