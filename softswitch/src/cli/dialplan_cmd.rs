@@ -119,7 +119,7 @@ pub fn run(cmd: DialplanCommand) -> anyhow::Result<u8> {
 }
 
 /// Checks the dialplan the way the node will, then asks the running node to load it.
-pub fn reload(config_path: &Path) -> anyhow::Result<u8> {
+pub fn reload(config_path: &Path, node: Option<String>) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
     let plan = config.resolve(&config.dialplan.file);
     let loaded = match dialplan::Dialplan::load(&plan) {
@@ -142,8 +142,8 @@ pub fn reload(config_path: &Path) -> anyhow::Result<u8> {
     }
     // Through the admin API when there is one: the node checks again and says
     // what it loaded, or why it refused.
-    if config.admin.addr().is_some() {
-        let target = super::admin_target(config_path, None)?;
+    if node.is_some() || config.admin.addr().is_some() {
+        let target = super::admin_target(config_path, node)?;
         let v = super::block_on(async {
             crate::admin::client::post_json(&target.base, "/api/reload", target.token.as_deref())
                 .await

@@ -165,6 +165,9 @@ pub enum Command {
     Reload {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The node's admin API (default: http:// plus `[admin] listen`).
+        #[arg(long)]
+        node: Option<String>,
     },
     /// Hang up a call in progress on a running node (its UNIQUEID, as `softswitch
     /// calls` shows it).
@@ -425,7 +428,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Gateway {
             command: GatewayCommand::ImportIos { file },
         } => import_ios(&file),
-        Command::Reload { config } => dialplan_cmd::reload(&config),
+        Command::Reload { config, node } => dialplan_cmd::reload(&config, node),
         Command::Hangup {
             uniqueid,
             config,

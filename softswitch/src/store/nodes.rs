@@ -33,14 +33,17 @@ impl NodeRow {
 }
 
 impl Store {
-    /// Writes this node's row (its heartbeat).
+    /// Writes this node's row (its heartbeat). A heartbeat still in flight when
+    /// the node said it stopped does not undo that: a stopped row changes only
+    /// for a new life of the node (another `started_at`).
     pub async fn heartbeat(&self, n: &NodeRow) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO nodes (name, sip, admin, started_at, heartbeat_at, state) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (name) DO UPDATE SET sip = excluded.sip, admin = excluded.admin, \
              started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, \
-             state = excluded.state")
+             state = excluded.state \
+             WHERE nodes.state <> 'stopped' OR nodes.started_at <> excluded.started_at")
             .bind(&n.name).bind(&n.sip).bind(&n.admin).bind(n.started_at)
             .bind(n.heartbeat_at).bind(&n.state)
             .execute(pool).await.map(|_| ()))?;
