@@ -451,6 +451,39 @@ async fn ports_return_on_drop_and_are_reusable() {
 }
 
 #[tokio::test]
+async fn a_finished_sessions_sockets_serve_the_next_one_without_its_stragglers() {
+    let relay = relay(31480, 31483); // two pairs: one session at a time
+    let s1 = relay.allocate().unwrap();
+    let ports = [s1.local_rtp(Side::A), s1.local_rtp(Side::B)];
+    let (a, b) = (phone().await, phone().await);
+    s1.set_remote(Side::A, addr(&a), None, false);
+    s1.set_remote(Side::B, addr(&b), None, false);
+    relays(&a, ports[0], &b, ports[1], &rtp(1, b"first call")).await;
+    drop(s1);
+    eventually("pairs parked", || {
+        relay.ports_in_use() == 0 && relay.ports_parked() == 2
+    })
+    .await;
+    // The first call's phone goes on sending after its hangup.
+    for seq in 2..5 {
+        send(&a, &rtp(seq, b"straggler"), ports[0]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let s2 = relay.allocate().unwrap();
+    assert_eq!([s2.local_rtp(Side::A), s2.local_rtp(Side::B)], ports);
+    assert_eq!((relay.ports_in_use(), relay.ports_parked()), (2, 0));
+    let (c, d) = (phone().await, phone().await);
+    s2.set_remote(Side::A, addr(&c), None, false);
+    s2.set_remote(Side::B, addr(&d), None, false);
+    relays(&c, ports[0], &d, ports[1], &rtp(7, b"second call")).await;
+    relays(&d, ports[1], &c, ports[0], &rtp(8, b"answer")).await;
+    assert_quiet(&d).await;
+    assert_eq!(s2.counters(Side::A).rtp_received, 1);
+    assert_eq!(s2.latched(Side::A), Some(addr(&c)));
+}
+
+#[tokio::test]
 async fn a_dropped_session_stops_relaying() {
     let relay = relay(31130, 31139);
     let s = relay.allocate().unwrap();
@@ -461,7 +494,7 @@ async fn a_dropped_session_stops_relaying() {
     relays(&a, to, &b, s.local_rtp(Side::B), &rtp(1, b"x")).await;
     drop(s);
     eventually("ports back", || relay.ports_in_use() == 0).await;
-    // The port is closed: the send succeeds (UDP) but nothing is relayed.
+    // The port is parked or closed: the send succeeds (UDP) but nothing is relayed.
     let _ = a.send_to(&rtp(2, b"y"), to).await;
     assert_quiet(&b).await;
 }

@@ -117,7 +117,7 @@ struct RelayInner {
     bind: IpAddr,
     advertised: IpAddr,
     label: String,
-    pool: Arc<Mutex<PortPool>>,
+    pool: Arc<pool::Pool>,
     threads: threads::MediaThreads,
     rooms: Arc<crate::conference::Registry>,
 }
@@ -154,13 +154,20 @@ impl Relay {
         ports: RangeInclusive<u16>,
         threads: usize,
     ) -> Result<Relay, RelayError> {
+        let pool = Arc::new(Mutex::new(
+            PortPool::new(&ports).with_open_limit(pool::open_pairs_budget()),
+        ));
+        let threads = threads::MediaThreads::spawn(threads)?;
+        threads
+            .first()
+            .spawn(close_parked_pairs(Arc::downgrade(&pool)));
         Ok(Relay {
             inner: Arc::new(RelayInner {
                 bind,
                 advertised,
                 label: format!("{}-{}", ports.start(), ports.end()),
-                pool: Arc::new(Mutex::new(PortPool::new(&ports))),
-                threads: threads::MediaThreads::spawn(threads)?,
+                pool,
+                threads,
                 rooms: Default::default(),
             }),
         })
@@ -173,61 +180,105 @@ impl Relay {
 
     /// Allocates a session: for each of the two sides an RTP socket on an even port and
     /// an RTCP socket on port+1 (skip pairs that fail to bind, e.g. in use; error when
-    /// the range is exhausted), and starts its task on the next media thread.
+    /// the range is exhausted), and starts its task on the next media thread. A pair
+    /// whose sockets a finished session left parked is taken over as it is.
     pub fn allocate(&self) -> Result<Session, RelayError> {
         let inner = &self.inner;
-        let runtime = inner.threads.pick();
+        let (thread, runtime) = inner.threads.pick();
         // The lease returns whatever it holds if we bail out below.
-        let mut lease = PortLease::new(Arc::clone(&inner.pool));
-        let mut sockets = Vec::with_capacity(4);
+        let mut lease = PortLease::new(Arc::clone(&inner.pool), thread);
+        let mut found = Vec::with_capacity(2);
+        let now = Instant::now();
+        let closing;
         {
             let mut pool = pool::lock(&inner.pool);
+            let expired = pool.expire(now);
             // Walk lazily: collecting every free pair would cost the whole range
             // (thousands of entries) on every call.
             let start = pool.cursor();
             let mut k = 0;
             while let Some((at, index)) = pool.free_from(start, k) {
                 k = at + 1;
-                match pool::bind_pair(inner.bind, pool.port(index)) {
-                    Ok((rtp, rtcp)) => {
-                        pool.take(index);
-                        lease.push(index);
-                        sockets.push(rtp);
-                        sockets.push(rtcp);
-                        if sockets.len() == 4 {
-                            break;
+                let port = pool.port(index);
+                let pair = if let Some((sockets, on)) = pool.take(index) {
+                    Pair::Parked(sockets, on)
+                } else {
+                    let mut bound = pool::bind_pair(inner.bind, port);
+                    if matches!(&bound, Err(e) if pool::out_of_descriptors(e)) {
+                        // Parked sockets hold descriptors that a call needs now.
+                        drop(pool.evict(pool::EVICT_ON_EMFILE));
+                        bound = pool::bind_pair(inner.bind, port);
+                    }
+                    match bound {
+                        Ok((rtp, rtcp)) => Pair::Bound(rtp, rtcp),
+                        Err(e) => {
+                            pool.release(index);
+                            if pool::skippable(&e) {
+                                tracing::debug!(port, error = %e, "RTP port pair unavailable, skipping");
+                                continue;
+                            }
+                            drop(pool);
+                            return Err(e.into());
                         }
                     }
-                    Err(e) if pool::skippable(&e) => {
-                        tracing::debug!(port = pool.port(index), error = %e, "RTP port pair unavailable, skipping");
-                    }
-                    Err(e) => {
-                        drop(pool);
-                        return Err(e.into());
-                    }
+                };
+                lease.push(index);
+                found.push((port, pair));
+                if found.len() == 2 {
+                    break;
                 }
             }
+            closing = expired;
         }
-        if sockets.len() < 4 {
+        drop(closing);
+        if found.len() < 2 {
             return Err(RelayError::Exhausted(inner.label.clone()));
         }
 
-        let sockets = {
+        let mut locals = Vec::with_capacity(4);
+        let mut sockets = Vec::with_capacity(4);
+        {
             // Registered with the media thread's poller, where the task will run.
             let _on_media_thread = runtime.enter();
-            let mut tokio_sockets = sockets
-                .into_iter()
-                .map(|s| tokio::net::UdpSocket::from_std(s).map(Arc::new));
-            let mut next = || tokio_sockets.next().expect("four sockets");
-            [next()?, next()?, next()?, next()?]
+            for (port, pair) in found {
+                locals.push(SocketAddr::new(inner.bind, port));
+                locals.push(SocketAddr::new(inner.bind, port + 1));
+                let (rtp, rtcp) = match pair {
+                    Pair::Parked([rtp, rtcp], on) => {
+                        let (rtp, rtcp) = if on == thread {
+                            (rtp, rtcp)
+                        } else {
+                            // Parked by a session of another media thread: move
+                            // them to this one's poller.
+                            (
+                                tokio::net::UdpSocket::from_std(rtp.into_std()?)?,
+                                tokio::net::UdpSocket::from_std(rtcp.into_std()?)?,
+                            )
+                        };
+                        pool::drain(&rtp);
+                        pool::drain(&rtcp);
+                        (rtp, rtcp)
+                    }
+                    Pair::Bound(rtp, rtcp) => (
+                        tokio::net::UdpSocket::from_std(rtp)?,
+                        tokio::net::UdpSocket::from_std(rtcp)?,
+                    ),
+                };
+                sockets.push(Arc::new(rtp));
+                sockets.push(Arc::new(rtcp));
+            }
+        }
+        lease.attach(&sockets);
+        let sockets: [Arc<tokio::net::UdpSocket>; 4] = match sockets.try_into() {
+            Ok(s) => s,
+            Err(_) => unreachable!("two pairs make four sockets"),
         };
+        let locals: [SocketAddr; 4] = [locals[0], locals[1], locals[2], locals[3]];
         // The player sends from the same RTP sockets the phones already talk to.
         let speakers = [Arc::clone(&sockets[0]), Arc::clone(&sockets[2])];
         let shared = Arc::new(Shared::new(Instant::now()));
-        let worker = Worker::new(sockets, Arc::clone(&shared), lease)?;
-        let locals = worker
-            .locals()
-            .map(|a| SocketAddr::new(inner.advertised, a.port()));
+        let worker = Worker::new(sockets, locals, Arc::clone(&shared), lease);
+        let locals = locals.map(|a| SocketAddr::new(inner.advertised, a.port()));
         let task = runtime.spawn(worker.run());
         tracing::debug!(a = %locals[0], b = %locals[2], "media session allocated");
         Ok(Session {
@@ -253,9 +304,36 @@ impl Relay {
         self.inner.rooms.list()
     }
 
+    /// Number of free port pairs whose sockets a finished session left open for
+    /// the next one (see `pool`).
+    pub fn ports_parked(&self) -> usize {
+        pool::lock(&self.inner.pool).parked()
+    }
+
     /// Number of port pairs in the range; half of it is the number of sessions.
     pub fn capacity(&self) -> usize {
         pool::lock(&self.inner.pool).capacity()
+    }
+}
+
+/// What allocation found for one pair of a new session.
+enum Pair {
+    /// Sockets a finished session parked, registered with that media thread.
+    Parked([tokio::net::UdpSocket; 2], usize),
+    /// Sockets bound just now.
+    Bound(std::net::UdpSocket, std::net::UdpSocket),
+}
+
+/// Closes parked pairs nobody reused in time, also when no call comes to do it.
+async fn close_parked_pairs(pool: std::sync::Weak<pool::Pool>) {
+    let mut tick = tokio::time::interval(pool::KEEP_PARKED / 2);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        let expired = pool::lock(&pool).expire(Instant::now());
+        drop(pool);
+        drop(expired);
     }
 }
 

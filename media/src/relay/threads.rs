@@ -55,10 +55,15 @@ impl MediaThreads {
         })
     }
 
-    /// The thread for the next session, in turn.
-    pub(crate) fn pick(&self) -> &Handle {
+    /// The thread for the next session, in turn, with its index.
+    pub(crate) fn pick(&self) -> (usize, &Handle) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
-        &self.handles[i]
+        (i, &self.handles[i])
+    }
+
+    /// The first thread, for the relay's own housekeeping.
+    pub(crate) fn first(&self) -> &Handle {
+        &self.handles[0]
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -69,25 +69,21 @@ pub(crate) struct Worker {
     /// The recordings of this session, refreshed when `tap_generation` moves.
     taps: Vec<Arc<dyn Tap>>,
     tap_generation: u64,
-    /// Declared last so it drops after the sockets: the ports go back to the pool
-    /// only once they are closed.
+    /// Declared last so it drops after the sockets: it parks a pair only once no
+    /// one else holds its sockets.
     _lease: PortLease,
 }
 
 impl Worker {
+    /// `locals` are the sockets' own addresses, as bound.
     pub(crate) fn new(
         sockets: [Arc<UdpSocket>; 4],
+        locals: [SocketAddr; 4],
         shared: Arc<Shared>,
         lease: PortLease,
-    ) -> io::Result<Worker> {
-        let locals = [
-            sockets[0].local_addr()?,
-            sockets[1].local_addr()?,
-            sockets[2].local_addr()?,
-            sockets[3].local_addr()?,
-        ];
+    ) -> Worker {
         let shared_epoch = shared.epoch;
-        Ok(Worker {
+        Worker {
             sockets,
             locals,
             shared,
@@ -102,11 +98,7 @@ impl Worker {
             taps: Vec::new(),
             tap_generation: 0,
             _lease: lease,
-        })
-    }
-
-    pub(crate) fn locals(&self) -> [SocketAddr; 4] {
-        self.locals
+        }
     }
 
     /// Runs until the task is aborted (when the [`super::Session`] drops).

@@ -4,6 +4,7 @@
 
 mod dispatch;
 mod keepalive;
+mod limits;
 mod mwi;
 pub mod originate;
 pub mod peers;
@@ -147,10 +148,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             "indexed voicemail messages found in the spool"
         );
     }
+    let ports = config.rtp.port_range();
+    limits::raise_open_files(usize::from(ports.end().saturating_sub(*ports.start())) + 1);
     let relay = media::relay::Relay::with_threads(
         config.rtp_address(),
         config.rtp_address(),
-        config.rtp.port_range(),
+        ports,
         config.rtp.thread_count(),
     )
     .context("cannot start the media threads")?;
