@@ -105,12 +105,29 @@ open(sys.argv[2], "w").write(s)
 PY
 fi
 
-echo "| calls/s | attempted | ok | failed | setup p50 / p90 / p99 (ms) | switch CPU % | SIPp CPU % (caller+callee) |"
-echo "|---:|---:|---:|---:|---|---:|---:|"
+# Media of the calls recorded so far, from the switch's own CDRs: records, records
+# whose relay carried RTP both ways, and RTP packets relayed (both ways).
+media_so_far() {
+    python3 - "$WORK_DIR/switch/softswitch.db" <<'PY'
+import json, sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute("SELECT media FROM cdr").fetchall()
+both = relayed = 0
+for (media,) in rows:
+    legs = json.loads(media or "{}")
+    fwd = [legs.get(side, {}).get("forwarded") or 0 for side in ("caller", "callee")]
+    both += all(f > 0 for f in fwd)
+    relayed += sum(fwd)
+print(len(rows), both, relayed)
+PY
+}
+
+echo "| calls/s | attempted | ok | failed | setup p50 / p90 / p99 (ms) | switch CPU % | SIPp CPU % (caller+callee) | CDRs | with RTP both ways | RTP packets relayed |"
+echo "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 for rate in $RATES; do
     calls=$((rate * STEP_SECONDS))
     dir=$WORK_DIR/step-$rate
     mkdir -p "$dir"
+    read -r cdrs0 both0 relayed0 < <(media_so_far)
     echo_opt=()
     [ "$RTP" = 1 ] && echo_opt=(-rtp_echo)
     (cd "$dir" && exec sipp -sf "$HERE/call-uas.xml" -i "$CALLEE_IP" -p 5060 \
@@ -155,9 +172,12 @@ for rate in $RATES; do
         'BEGIN{printf "%.0f", (b-a)/hz/(s1-s0)*100}')
     sipp_cpu=$(awk -v u="$(cat "$dir/uac.cpu" 2>/dev/null || echo 0)" -v c="$uas_cpu" \
         -v s0="$s0" -v s1="$s1" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.0f", (u+c)/hz/(s1-s0)*100}')
-    echo "| $rate | $created | $ok | $failed | $pct | $cpu | $sipp_cpu |"
+    # The last CDRs reach the database with the next group commit.
+    sleep 1
+    read -r cdrs1 both1 relayed1 < <(media_so_far)
+    echo "| $rate | $created | $ok | $failed | $pct | $cpu | $sipp_cpu | $((cdrs1 - cdrs0)) | $((both1 - both0)) | $((relayed1 - relayed0)) |"
     log "step $rate/s: ok $ok failed $failed"
     [ "${failed:-1}" = 0 ] || { log "stopping: failed calls at $rate/s (see $dir)"; break; }
-    sleep 3
+    sleep 2
 done
 log "raw files: $WORK_DIR"

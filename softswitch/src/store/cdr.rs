@@ -33,30 +33,43 @@ pub struct Cdr {
 }
 
 /// One CDR row; also used by the group-commit writer inside its transaction.
-/// Binds a CDR's columns to [`INSERT_CDR`], in its order.
+/// The columns of a CDR row, in the order [`bind_cdr`] binds them.
+macro_rules! cdr_columns {
+    () => {
+        "uniqueid, node, start_at, answer_at, end_at, duration, billsec, src, dst, dcontext, \
+         clid, dstchannel, lastapp, disposition, hangup_cause, end_reason, sip_status, media, pdd_ms"
+    };
+}
+pub(super) use cdr_columns;
+
+/// Binds a CDR's columns, in [`cdr_columns`] order, with `$bind` (`bind` on a
+/// query, `push_bind` on a row of a multi-row insert).
 macro_rules! bind_cdr {
-    ($query:expr, $c:expr) => {{
+    ($query:expr, $c:expr) => {
+        $crate::store::cdr::bind_cdr!($query, $c, bind)
+    };
+    ($query:expr, $c:expr, $bind:ident) => {{
         let c = $c;
         $query
-            .bind(&c.uniqueid)
-            .bind(&c.node)
-            .bind(c.start_at)
-            .bind(c.answer_at)
-            .bind(c.end_at)
-            .bind(c.duration)
-            .bind(c.billsec)
-            .bind(&c.src)
-            .bind(&c.dst)
-            .bind(&c.dcontext)
-            .bind(&c.clid)
-            .bind(&c.dstchannel)
-            .bind(&c.lastapp)
-            .bind(&c.disposition)
-            .bind(c.hangup_cause)
-            .bind(&c.end_reason)
-            .bind(c.sip_status)
-            .bind(&c.media)
-            .bind(c.pdd_ms)
+            .$bind(&c.uniqueid)
+            .$bind(&c.node)
+            .$bind(c.start_at)
+            .$bind(c.answer_at)
+            .$bind(c.end_at)
+            .$bind(c.duration)
+            .$bind(c.billsec)
+            .$bind(&c.src)
+            .$bind(&c.dst)
+            .$bind(&c.dcontext)
+            .$bind(&c.clid)
+            .$bind(&c.dstchannel)
+            .$bind(&c.lastapp)
+            .$bind(&c.disposition)
+            .$bind(c.hangup_cause)
+            .$bind(&c.end_reason)
+            .$bind(c.sip_status)
+            .$bind(&c.media)
+            .$bind(c.pdd_ms)
     }};
 }
 pub(super) use bind_cdr;
@@ -111,11 +124,12 @@ impl OpenCall {
 
 /// A CDR already stored (the same call written twice) is left as it is: one
 /// conflicting row must not fail the batch of registrations it commits with.
-pub(super) const INSERT_CDR: &str = "INSERT INTO cdr (uniqueid, node, start_at, answer_at, end_at, \
-     duration, billsec, src, dst, dcontext, clid, dstchannel, lastapp, disposition, hangup_cause, \
-     end_reason, sip_status, media, pdd_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-     ON CONFLICT (uniqueid) DO NOTHING";
+pub(super) const INSERT_CDR: &str = concat!(
+    "INSERT INTO cdr (",
+    cdr_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+     ON CONFLICT (uniqueid) DO NOTHING"
+);
 
 impl Store {
     pub async fn insert_cdr(&self, c: &Cdr) -> Result<(), StoreError> {
@@ -127,9 +141,7 @@ impl Store {
     /// The newest `limit` records, oldest first.
     pub async fn recent_cdrs(&self, limit: i64) -> Result<Vec<Cdr>, StoreError> {
         let mut rows: Vec<Cdr> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT uniqueid, node, start_at, answer_at, end_at, duration, billsec, src, dst, dcontext, \
-             clid, dstchannel, lastapp, disposition, hangup_cause, end_reason, sip_status, media, pdd_ms \
-             FROM cdr ORDER BY start_at DESC, uniqueid DESC LIMIT $1")
+            concat!("SELECT ", cdr_columns!(), " FROM cdr ORDER BY start_at DESC, uniqueid DESC LIMIT $1"))
             .bind(limit).fetch_all(pool).await)?;
         rows.reverse();
         Ok(rows)

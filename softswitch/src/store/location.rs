@@ -185,39 +185,7 @@ impl Store {
                 );
                 qb.build().execute(&mut *tx).await?;
             }
-            // Call records in submission order: a call's start, answer and end may
-            // share one batch.
-            for change in changes {
-                match change {
-                    Change::Cdr(c) => {
-                        super::cdr::bind_cdr!(sqlx::query(super::cdr::INSERT_CDR), c)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("DELETE FROM open_calls WHERE uniqueid = $1")
-                            .bind(&c.uniqueid)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Change::Opened(o) => {
-                        sqlx::query(
-                            "INSERT INTO open_calls (uniqueid, node, start_at, src, dst, dcontext, clid) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (uniqueid) DO NOTHING",
-                        )
-                        .bind(&o.uniqueid).bind(&o.node).bind(o.start_at).bind(&o.src)
-                        .bind(&o.dst).bind(&o.dcontext).bind(&o.clid)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    Change::Answered { uniqueid, at } => {
-                        sqlx::query("UPDATE open_calls SET answer_at = $1 WHERE uniqueid = $2")
-                            .bind(at)
-                            .bind(uniqueid)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Change::Upsert(_) | Change::Remove { .. } => {}
-                }
-            }
+            super::call_records::write_plan!(tx, &super::call_records::Plan::of(changes));
             tx.commit().await?;
             Ok::<(), StoreError>(())
         })?;

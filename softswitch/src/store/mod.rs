@@ -4,6 +4,7 @@
 //! the group-commit [`writer`].
 
 pub mod astdb;
+mod call_records;
 pub mod cdr;
 mod location;
 pub mod nodes;
