@@ -41,7 +41,12 @@ done
 command -v sipp >/dev/null || die "sipp missing (Debian package sip-tester)"
 
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# Waits for each process to be gone, so a run started right after this one finds
+# its ports free.
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
 trap cleanup EXIT INT TERM
 
 mkdir -p "$WORK_DIR/switch"
@@ -55,6 +60,8 @@ url = "sqlite://$WORK_DIR/switch/softswitch.db"
 ports = "10000-30000"
 [registrar]
 min_expires = 60
+[admin]
+listen = "$SWITCH_IP:8088"
 [[endpoint]]
 name = "1001"
 password = "secret1001"
