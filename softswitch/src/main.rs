@@ -3,9 +3,6 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use softswitch::cli::{Cli, run};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
