@@ -40,6 +40,12 @@ done
 [ -x "$SOFTSWITCH_BIN" ] || die "$SOFTSWITCH_BIN missing: cargo build --release -p softswitch"
 command -v sipp >/dev/null || die "sipp missing (Debian package sip-tester)"
 
+# SIPp's SIP sockets get the kernel's default buffer (about 200 KiB), which its
+# single thread overflows in bursts at these rates: the lost requests and answers
+# come back as 500 ms retransmissions and failed calls that are the generator's,
+# not the switch's. The kernel caps this at net.core.rmem_max/wmem_max.
+SIPP_BUFFER=${SIPP_BUFFER:-4194304}
+
 PIDS=()
 # Waits for each process to be gone, so a run started right after this one finds
 # its ports free.
@@ -137,7 +143,7 @@ for rate in $RATES; do
     read -r cdrs0 both0 relayed0 < <(media_so_far)
     echo_opt=()
     [ "$RTP" = 1 ] && echo_opt=(-rtp_echo)
-    (cd "$dir" && exec sipp -sf "$HERE/call-uas.xml" -i "$CALLEE_IP" -p 5060 \
+    (cd "$dir" && exec sipp -sf "$HERE/call-uas.xml" -i "$CALLEE_IP" -p 5060 -buff_size "$SIPP_BUFFER" \
         -mi "$CALLEE_IP" -mp 40000 "${echo_opt[@]}" -m "$calls" -timeout $((STEP_SECONDS * 3 + 30))s \
         -nostdin >/dev/null 2>&1) &
     UAS_PID=$!
@@ -146,7 +152,7 @@ for rate in $RATES; do
     t0=$(awk '{print $14 + $15}' "/proc/$SWITCH_PID/stat")
     s0=$(date +%s.%N)
     set +e
-    (cd "$dir" && sipp "$SWITCH_IP:5060" -sf "$UAC" -i "$CALLER_IP" -p 5060 \
+    (cd "$dir" && sipp "$SWITCH_IP:5060" -sf "$UAC" -i "$CALLER_IP" -p 5060 -buff_size "$SIPP_BUFFER" \
         -mi "$CALLER_IP" -mp 50000 -s 1002 -au 1001 -ap secret1001 -key caller 1001 \
         -d "$HOLD_MS" -r "$rate" -m "$calls" -l $((rate * (HOLD_MS / 1000 + 3))) \
         -timeout $((STEP_SECONDS * 3 + 30))s -timeout_error -nostdin \
