@@ -483,6 +483,35 @@ async fn a_finished_sessions_sockets_serve_the_next_one_without_its_stragglers()
     assert_eq!(s2.latched(Side::A), Some(addr(&c)));
 }
 
+#[test]
+fn a_pair_parked_by_one_media_thread_serves_a_session_on_another() {
+    // Two pairs and two media threads: sessions alternate between the threads,
+    // and each takes over the pairs the previous one parked.
+    let relay = Relay::with_threads(LOCALHOST, LOCALHOST, 31484..=31487, 2).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut ports = None;
+        for round in 0..4u16 {
+            let s = relay.allocate().unwrap();
+            let here = [s.local_rtp(Side::A), s.local_rtp(Side::B)];
+            assert_eq!(*ports.get_or_insert(here), here, "round {round}");
+            let (a, b) = (phone().await, phone().await);
+            s.set_remote(Side::A, addr(&a), None, false);
+            s.set_remote(Side::B, addr(&b), None, false);
+            relays(&a, here[0], &b, here[1], &rtp(round, b"there")).await;
+            relays(&b, here[1], &a, here[0], &rtp(round, b"back")).await;
+            drop(s);
+            eventually("pairs parked", || {
+                relay.ports_in_use() == 0 && relay.ports_parked() == 2
+            })
+            .await;
+        }
+    });
+}
+
 #[tokio::test]
 async fn a_dropped_session_stops_relaying() {
     let relay = relay(31130, 31139);

@@ -187,93 +187,16 @@ impl Relay {
         let (thread, runtime) = inner.threads.pick();
         // The lease returns whatever it holds if we bail out below.
         let mut lease = PortLease::new(Arc::clone(&inner.pool), thread);
-        let mut found = Vec::with_capacity(2);
-        let now = Instant::now();
-        let closing;
-        {
-            let mut pool = pool::lock(&inner.pool);
-            let expired = pool.expire(now);
-            // Walk lazily: collecting every free pair would cost the whole range
-            // (thousands of entries) on every call.
-            let start = pool.cursor();
-            let mut k = 0;
-            while let Some((at, index)) = pool.free_from(start, k) {
-                k = at + 1;
-                let port = pool.port(index);
-                let pair = if let Some((sockets, on)) = pool.take(index) {
-                    Pair::Parked(sockets, on)
-                } else {
-                    let mut bound = pool::bind_pair(inner.bind, port);
-                    if matches!(&bound, Err(e) if pool::out_of_descriptors(e)) {
-                        // Parked sockets hold descriptors that a call needs now.
-                        drop(pool.evict(pool::EVICT_ON_EMFILE));
-                        bound = pool::bind_pair(inner.bind, port);
-                    }
-                    match bound {
-                        Ok((rtp, rtcp)) => Pair::Bound(rtp, rtcp),
-                        Err(e) => {
-                            pool.release(index);
-                            if pool::skippable(&e) {
-                                tracing::debug!(port, error = %e, "RTP port pair unavailable, skipping");
-                                continue;
-                            }
-                            drop(pool);
-                            return Err(e.into());
-                        }
-                    }
-                };
-                lease.push(index);
-                found.push((port, pair));
-                if found.len() == 2 {
-                    break;
-                }
-            }
-            closing = expired;
-        }
-        drop(closing);
-        if found.len() < 2 {
-            return Err(RelayError::Exhausted(inner.label.clone()));
-        }
-
-        let mut locals = Vec::with_capacity(4);
-        let mut sockets = Vec::with_capacity(4);
-        {
+        let [(a_port, a), (b_port, b)] = self.claim_pairs(&mut lease)?;
+        let (a, b) = {
             // Registered with the media thread's poller, where the task will run.
             let _on_media_thread = runtime.enter();
-            for (port, pair) in found {
-                locals.push(SocketAddr::new(inner.bind, port));
-                locals.push(SocketAddr::new(inner.bind, port + 1));
-                let (rtp, rtcp) = match pair {
-                    Pair::Parked([rtp, rtcp], on) => {
-                        let (rtp, rtcp) = if on == thread {
-                            (rtp, rtcp)
-                        } else {
-                            // Parked by a session of another media thread: move
-                            // them to this one's poller.
-                            (
-                                tokio::net::UdpSocket::from_std(rtp.into_std()?)?,
-                                tokio::net::UdpSocket::from_std(rtcp.into_std()?)?,
-                            )
-                        };
-                        pool::drain(&rtp);
-                        pool::drain(&rtcp);
-                        (rtp, rtcp)
-                    }
-                    Pair::Bound(rtp, rtcp) => (
-                        tokio::net::UdpSocket::from_std(rtp)?,
-                        tokio::net::UdpSocket::from_std(rtcp)?,
-                    ),
-                };
-                sockets.push(Arc::new(rtp));
-                sockets.push(Arc::new(rtcp));
-            }
-        }
-        lease.attach(&sockets);
-        let sockets: [Arc<tokio::net::UdpSocket>; 4] = match sockets.try_into() {
-            Ok(s) => s,
-            Err(_) => unreachable!("two pairs make four sockets"),
+            (a.register(thread)?, b.register(thread)?)
         };
-        let locals: [SocketAddr; 4] = [locals[0], locals[1], locals[2], locals[3]];
+        let sockets = [a.0, a.1, b.0, b.1].map(Arc::new);
+        lease.attach(&sockets);
+        let locals =
+            [a_port, a_port + 1, b_port, b_port + 1].map(|p| SocketAddr::new(inner.bind, p));
         // The player sends from the same RTP sockets the phones already talk to.
         let speakers = [Arc::clone(&sockets[0]), Arc::clone(&sockets[2])];
         let shared = Arc::new(Shared::new(Instant::now()));
@@ -292,11 +215,59 @@ impl Relay {
         })
     }
 
+    /// Takes two pairs for one session, in the pool's round-robin order, into
+    /// `lease`: parked ones as they are, free ones bound now.
+    fn claim_pairs(&self, lease: &mut PortLease) -> Result<[(u16, Pair); 2], RelayError> {
+        let inner = &self.inner;
+        let mut found = Vec::with_capacity(2);
+        let mut pool = pool::lock(&inner.pool);
+        // Closed once the lock is let go.
+        let expired = pool.expire(Instant::now());
+        // Walk lazily: collecting every free pair would cost the whole range
+        // (thousands of entries) on every call.
+        let start = pool.cursor();
+        let mut k = 0;
+        while found.len() < 2 {
+            let Some((at, index)) = pool.free_from(start, k) else {
+                break;
+            };
+            k = at + 1;
+            let port = pool.port(index);
+            if let Some((sockets, on)) = pool.take(index) {
+                lease.push(index);
+                found.push((port, Pair::Parked(sockets, on)));
+                continue;
+            }
+            let mut bound = pool::bind_pair(inner.bind, port);
+            if matches!(&bound, Err(e) if pool::out_of_descriptors(e)) {
+                // Parked sockets hold descriptors that a call needs now.
+                drop(pool.evict(pool::EVICT_ON_EMFILE));
+                bound = pool::bind_pair(inner.bind, port);
+            }
+            match bound {
+                Ok((rtp, rtcp)) => {
+                    lease.push(index);
+                    found.push((port, Pair::Bound(rtp, rtcp)));
+                }
+                Err(e) => {
+                    pool.release(index);
+                    if !pool::skippable(&e) {
+                        return Err(e.into());
+                    }
+                    tracing::debug!(port, error = %e, "RTP port pair unavailable, skipping");
+                }
+            }
+        }
+        drop(pool);
+        drop(expired);
+        <[_; 2]>::try_from(found).map_err(|_| RelayError::Exhausted(inner.label.clone()))
+    }
+
     /// Number of port pairs currently allocated (two per live session). A dropped
     /// session's pairs return once its task has been torn down, at the runtime's
     /// next turn.
     pub fn ports_in_use(&self) -> usize {
-        pool::lock(&self.inner.pool).in_use()
+        self.collected().in_use()
     }
 
     /// (name, members) of every conference room in use.
@@ -307,7 +278,16 @@ impl Relay {
     /// Number of free port pairs whose sockets a finished session left open for
     /// the next one (see `pool`).
     pub fn ports_parked(&self) -> usize {
-        pool::lock(&self.inner.pool).parked()
+        self.collected().parked()
+    }
+
+    /// The pool, with the pairs that finished sessions' last holders have let go
+    /// of since parked (a count read right after a session's end sees them).
+    fn collected(&self) -> std::sync::MutexGuard<'_, PortPool<tokio::net::UdpSocket>> {
+        let mut pool = pool::lock(&self.inner.pool);
+        let closing = pool.collect(Instant::now());
+        drop(closing);
+        pool
     }
 
     /// Number of port pairs in the range; half of it is the number of sessions.
@@ -322,6 +302,35 @@ enum Pair {
     Parked([tokio::net::UdpSocket; 2], usize),
     /// Sockets bound just now.
     Bound(std::net::UdpSocket, std::net::UdpSocket),
+}
+
+impl Pair {
+    /// The pair's RTP and RTCP sockets, registered with media thread `thread`'s
+    /// poller (the caller is in its runtime) and with nothing waiting to be read
+    /// from an earlier call.
+    fn register(
+        self,
+        thread: usize,
+    ) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::UdpSocket)> {
+        use tokio::net::UdpSocket;
+        match self {
+            Pair::Parked([rtp, rtcp], on) => {
+                let (rtp, rtcp) = if on == thread {
+                    (rtp, rtcp)
+                } else {
+                    // Parked by a session of another media thread.
+                    (
+                        UdpSocket::from_std(rtp.into_std()?)?,
+                        UdpSocket::from_std(rtcp.into_std()?)?,
+                    )
+                };
+                pool::drain(&rtp);
+                pool::drain(&rtcp);
+                Ok((rtp, rtcp))
+            }
+            Pair::Bound(rtp, rtcp) => Ok((UdpSocket::from_std(rtp)?, UdpSocket::from_std(rtcp)?)),
+        }
+    }
 }
 
 /// Closes parked pairs nobody reused in time, also when no call comes to do it.

@@ -72,6 +72,10 @@ pub(crate) struct PortPool<S> {
     parked: VecDeque<(usize, Instant)>,
     /// Pairs parked now.
     parked_count: usize,
+    /// Pairs of finished sessions with a socket still held elsewhere (a prompt
+    /// or a conference seat winding down on its media thread): still taken, and
+    /// parked by [`PortPool::collect`] once the pool holds their sockets alone.
+    returning: Vec<(usize, [Arc<S>; 2], usize)>,
     /// The most pairs that may be open, taken or parked, before a finished
     /// session's sockets are closed instead of parked (see [`open_pairs_budget`]).
     max_open: usize,
@@ -95,6 +99,7 @@ impl<S> PortPool<S> {
             parked: VecDeque::new(),
             parked_count: 0,
             max_open: usize::MAX,
+            returning: Vec::new(),
         }
     }
 
@@ -194,11 +199,46 @@ impl<S> PortPool<S> {
         None
     }
 
-    /// Unparks the pairs parked for [`KEEP_PARKED`] or longer; the caller closes
-    /// the sockets returned, after letting go of the lock.
+    /// A finished session's pair, with its sockets: parked at once if nothing
+    /// else holds them, else when [`PortPool::collect`] finds them let go. Sockets
+    /// to close come back, as from [`PortPool::park`].
+    #[must_use]
+    pub(crate) fn give_back(
+        &mut self,
+        index: usize,
+        sockets: [Arc<S>; 2],
+        thread: usize,
+        now: Instant,
+    ) -> Option<[S; 2]> {
+        match unwrap_pair(sockets) {
+            Ok(sockets) => self.park(index, sockets, thread, now),
+            Err(sockets) => {
+                self.returning.push((index, sockets, thread));
+                None
+            }
+        }
+    }
+
+    /// Parks the returning pairs that nobody else holds any more; sockets to
+    /// close come back.
+    #[must_use]
+    pub(crate) fn collect(&mut self, now: Instant) -> Vec<[S; 2]> {
+        let mut closed = Vec::new();
+        for (index, sockets, thread) in std::mem::take(&mut self.returning) {
+            match unwrap_pair(sockets) {
+                Ok(sockets) => closed.extend(self.park(index, sockets, thread, now)),
+                Err(sockets) => self.returning.push((index, sockets, thread)),
+            }
+        }
+        closed
+    }
+
+    /// Parks what [`PortPool::collect`] can, then unparks the pairs parked for
+    /// [`KEEP_PARKED`] or longer; the caller closes the sockets returned, after
+    /// letting go of the lock.
     #[must_use]
     pub(crate) fn expire(&mut self, now: Instant) -> Vec<[S; 2]> {
-        let mut closed = Vec::new();
+        let mut closed = self.collect(now);
         while let Some(&(index, at)) = self.parked.front() {
             if now.saturating_duration_since(at) < KEEP_PARKED {
                 break;
@@ -237,6 +277,19 @@ impl<S> PortPool<S> {
     }
 }
 
+/// Both sockets of a pair, if nothing but these handles holds them.
+fn unwrap_pair<S>(sockets: [Arc<S>; 2]) -> Result<[S; 2], [Arc<S>; 2]> {
+    if sockets.iter().any(|s| Arc::strong_count(s) > 1) {
+        return Err(sockets);
+    }
+    let [rtp, rtcp] = sockets;
+    match (Arc::try_unwrap(rtp), Arc::try_unwrap(rtcp)) {
+        (Ok(rtp), Ok(rtcp)) => Ok([rtp, rtcp]),
+        // Sole handles cannot be cloned by anyone else in between.
+        _ => unreachable!("a sole handle unwraps"),
+    }
+}
+
 /// Locks the pool even if a panicking thread poisoned it: every operation leaves
 /// the pool consistent.
 pub(crate) fn lock<S>(pool: &Mutex<PortPool<S>>) -> MutexGuard<'_, PortPool<S>> {
@@ -247,9 +300,10 @@ pub(crate) fn lock<S>(pool: &Mutex<PortPool<S>>) -> MutexGuard<'_, PortPool<S>> 
 pub(crate) type Pool = Mutex<PortPool<tokio::net::UdpSocket>>;
 
 /// Pairs held by one session, and once it runs, its sockets. Dropping it (with
-/// the relay task that owns it) parks each pair whose two sockets nobody else
-/// holds any more, and frees the others; a pair is never handed out while a socket
-/// of it is open elsewhere, because parking needs both.
+/// the relay task that owns it) gives the pairs back: parked once nobody else
+/// holds their sockets, so a pair is never handed out while a socket of it is in
+/// use elsewhere. A lease dropped before its sockets were attached frees its
+/// pairs.
 #[derive(Debug)]
 pub(crate) struct PortLease {
     pool: Arc<Pool>,
@@ -283,25 +337,16 @@ impl PortLease {
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        let mut sockets = std::mem::take(&mut self.sockets).into_iter();
-        let mut owned = Vec::with_capacity(self.pairs.len());
-        for _ in &self.pairs {
-            let pair = match (sockets.next(), sockets.next()) {
-                (Some(rtp), Some(rtcp)) => match (Arc::try_unwrap(rtp), Arc::try_unwrap(rtcp)) {
-                    (Ok(rtp), Ok(rtcp)) => Some([rtp, rtcp]),
-                    _ => None,
-                },
-                _ => None,
-            };
-            owned.push(pair);
-        }
         let now = Instant::now();
+        let mut sockets = std::mem::take(&mut self.sockets).into_iter();
         let mut closing = Vec::new();
         let mut pool = lock(&self.pool);
-        for (&index, pair) in self.pairs.iter().zip(owned) {
-            match pair {
-                Some(sockets) => closing.extend(pool.park(index, sockets, self.thread, now)),
-                None => pool.release(index),
+        for &index in &self.pairs {
+            match (sockets.next(), sockets.next()) {
+                (Some(rtp), Some(rtcp)) => {
+                    closing.extend(pool.give_back(index, [rtp, rtcp], self.thread, now))
+                }
+                _ => pool.release(index),
             }
         }
         drop(pool);
@@ -500,6 +545,28 @@ mod tests {
         assert_eq!(p.expire(t0 + Duration::from_secs(19)), vec![[22, 23]]);
         assert_eq!((p.parked(), p.in_use()), (0, 0));
         assert_eq!(free(&p).len(), 4);
+    }
+
+    #[test]
+    fn a_pair_still_held_elsewhere_is_parked_once_let_go() {
+        let t0 = Instant::now();
+        let mut p = Pool::new(&(30000..=30007));
+        let _ = p.take(0);
+        let _ = p.take(1);
+        assert_eq!(p.give_back(0, [Arc::new(10), Arc::new(11)], 0, t0), None);
+        let speaker = Arc::new(20);
+        assert_eq!(
+            p.give_back(1, [Arc::clone(&speaker), Arc::new(21)], 0, t0),
+            None
+        );
+        // Pair 1's RTP socket is still playing a prompt: it stays taken.
+        assert_eq!((p.in_use(), p.parked()), (1, 1));
+        assert!(p.collect(t0).is_empty());
+        assert_eq!((p.in_use(), p.parked()), (1, 1));
+        drop(speaker);
+        assert!(p.collect(t0).is_empty());
+        assert_eq!((p.in_use(), p.parked()), (0, 2));
+        assert_eq!(p.take(1), Some(([20, 21], 0)));
     }
 
     #[test]
