@@ -7,10 +7,11 @@
 //! SRTP and any codec pass through.
 //!
 //! # Shape
-//! [`Relay`] is the port pool. [`Relay::allocate`] binds two port pairs (one per
-//! [`Side`]) and spawns one task that relays between them; the [`Session`] handle
-//! is the call agent's control surface: tell it where each phone wants media
-//! ([`Session::set_remote`], from its SDP), read what happened
+//! [`Relay`] is the port pool. [`Relay::allocate`] takes two port pairs (one per
+//! [`Side`]: bound afresh, or taken over from a finished session that parked
+//! them, see `pool`) and spawns one task that relays between them; the
+//! [`Session`] handle is the call agent's control surface: tell it where each
+//! phone wants media ([`Session::set_remote`], from its SDP), read what happened
 //! ([`Session::stats`], [`Session::counters`], [`Session::idle_for`]), and drop it
 //! to hang up.
 //!
