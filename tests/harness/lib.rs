@@ -60,11 +60,15 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// The release binary under test (`SOFTSWITCH_BIN` overrides).
+/// The release binary under test (`SOFTSWITCH_BIN` overrides): in the target
+/// directory cargo builds into, `CARGO_TARGET_DIR` when set.
 pub fn binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| workspace().join(dir))
+        .unwrap_or_else(|| workspace().join("target"));
     let path = std::env::var_os("SOFTSWITCH_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/release/softswitch"));
+        .unwrap_or_else(|| target.join("release/softswitch"));
     assert!(
         path.exists(),
         "{} does not exist: build it with `cargo build --release -p softswitch` (scripts/test does)",
